@@ -1,0 +1,68 @@
+//! Decision latency: one full decision without content, through the pure engine.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Method;
+use raigate::context::{RequestContext, RouteSpec};
+use raigate::engine::{DecisionInput, Placement, UpstreamRegion, decide};
+use raigate::policy::CompiledPolicy;
+use raigate::tenants::{TenantSettings, TenantSnapshot};
+
+fn bench(c: &mut Criterion) {
+    let policy =
+        CompiledPolicy::load(concat!(env!("CARGO_MANIFEST_DIR"), "/policies").as_ref()).unwrap();
+    // 10 000 tenants so the lookup is realistic.
+    let tenants = TenantSnapshot::new((0..10_000).map(|i| {
+        let t = TenantSettings::new(format!("tenant-{i}")).opt_out("clips");
+        if i % 2 == 0 { t.region("eu") } else { t }
+    }));
+    let route = RouteSpec::new(Method::POST, "/v1/chat/completions")
+        .unwrap()
+        .feature("assistant");
+    let region: Arc<str> = Arc::from("eu-central-1");
+    let upstreams = vec![
+        UpstreamRegion {
+            region: Arc::from("us-east-1"),
+        },
+        UpstreamRegion {
+            region: Arc::from("eu-west-1"),
+        },
+    ];
+    let ctx = RequestContext {
+        tenant: Some("tenant-4242".into()),
+        user: Some("user-1".into()),
+        purpose: Some("content-moderation".into()),
+        ..Default::default()
+    };
+    let input = DecisionInput {
+        ctx: &ctx,
+        route: &route,
+        placement: Placement {
+            instance_region: &region,
+            upstreams: &upstreams,
+        },
+        content: None,
+    };
+    assert!(decide(&input, &tenants, &policy).is_allowed());
+    c.bench_function("decision/allow_pinned_with_purpose_no_content", |b| {
+        b.iter(|| decide(black_box(&input), black_box(&tenants), black_box(&policy)))
+    });
+    let denied_ctx = RequestContext {
+        tenant: Some("tenant-4242".into()),
+        purpose: Some("protected-characteristic-inference".into()),
+        ..Default::default()
+    };
+    let denied = DecisionInput {
+        ctx: &denied_ctx,
+        ..input
+    };
+    c.bench_function("decision/deny_prohibited_purpose", |b| {
+        b.iter(|| decide(black_box(&denied), black_box(&tenants), black_box(&policy)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

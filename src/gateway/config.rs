@@ -1,0 +1,310 @@
+//! The gateway's TOML config file (DESIGN.md "Config file"). Unknown keys are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("{file}: {reason}")]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// Why (names the key and position).
+        reason: String,
+    },
+    /// The values do not fit together.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The key at fault, e.g. `route[2].feature`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The proxy's listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The admin API's listen address.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// The cloud region this instance runs in.
+    pub region: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+/// `[policies]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesSection {
+    /// Bundle directory.
+    #[serde(default = "default_policies")]
+    pub dir: PathBuf,
+}
+
+fn default_policies() -> PathBuf {
+    PathBuf::from("policies")
+}
+
+impl Default for PoliciesSection {
+    fn default() -> Self {
+        PoliciesSection {
+            dir: default_policies(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://FILE` or `postgres://…`.
+    #[serde(default = "default_store")]
+    pub url: String,
+}
+
+fn default_store() -> String {
+    "sqlite://raigate.db".to_owned()
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            url: default_store(),
+        }
+    }
+}
+
+/// `[trace]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSection {
+    /// JSON Lines file, one decision per line.
+    #[serde(default = "default_trace")]
+    pub path: PathBuf,
+    /// `fdatasync` after every batch.
+    #[serde(default)]
+    pub fsync: bool,
+    /// Key for user-id pseudonyms; created (random, mode 0600) if absent.
+    /// Default: `pseudonym.key` beside the trace file.
+    #[serde(default)]
+    pub pseudonym_key_file: Option<PathBuf>,
+}
+
+fn default_trace() -> PathBuf {
+    PathBuf::from("decisions.jsonl")
+}
+
+impl Default for TraceSection {
+    fn default() -> Self {
+        TraceSection {
+            path: default_trace(),
+            fsync: false,
+            pseudonym_key_file: None,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Request bodies read for content rules; over it: 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    crate::layer::DEFAULT_MAX_BODY_BYTES
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// `[[tenant]]`: a seed applied at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSeed {
+    /// Tenant id.
+    pub id: String,
+    /// Region set id; omit = not pinned.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// AI on or off.
+    #[serde(default = "yes")]
+    pub ai_enabled: bool,
+    /// Features turned off.
+    #[serde(default)]
+    pub opted_out: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[upstream]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// Name, recorded in decisions.
+    pub name: String,
+    /// Base URL (`http://host:port[/base]`).
+    pub url: String,
+    /// Cloud region it runs in.
+    pub region: String,
+    /// Provider named in `AI-Disclosure` (default: the name).
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// HTTP method.
+    pub method: String,
+    /// Exact path, or a prefix ending in `/*`.
+    pub path: String,
+    /// AI feature (required for inference routes).
+    #[serde(default)]
+    pub feature: Option<String>,
+    /// `inference` (default) or `training`.
+    #[serde(default)]
+    pub class: Option<String>,
+}
+
+/// `[[admin.token]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    /// sha-256 hex of the bearer token.
+    pub sha256: String,
+    /// `operator`, `tenant-admin` or `compliance`.
+    pub role: String,
+    /// The tenant of a tenant-admin.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Bearer tokens.
+    #[serde(default)]
+    pub token: Vec<TokenSection>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// `[server]`.
+    pub server: ServerSection,
+    /// `[policies]`.
+    #[serde(default)]
+    pub policies: PoliciesSection,
+    /// `[store]`.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// `[trace]`.
+    #[serde(default)]
+    pub trace: TraceSection,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// `[[tenant]]`.
+    #[serde(default)]
+    pub tenant: Vec<TenantSeed>,
+    /// `[[upstream]]`.
+    #[serde(default)]
+    pub upstream: Vec<UpstreamSection>,
+    /// `[[route]]`.
+    #[serde(default)]
+    pub route: Vec<RouteSection>,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// The file this config was read from (for error messages).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+impl GatewayConfig {
+    /// Read `file`; relative paths in it resolve against its directory.
+    pub fn load(file: &Path) -> Result<Self, GatewayConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| GatewayConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, file, base)
+    }
+
+    /// Parse config text; relative paths resolve against `base`.
+    pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Self, GatewayConfigError> {
+        let mut config: GatewayConfig =
+            toml::from_str(text).map_err(|e| GatewayConfigError::Parse {
+                file: file.to_path_buf(),
+                reason: e.to_string().trim_end().replace('\n', " "),
+            })?;
+        config.file = file.to_path_buf();
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut config.policies.dir);
+        resolve(&mut config.trace.path);
+        if let Some(k) = &mut config.trace.pseudonym_key_file {
+            resolve(k);
+        }
+        if let Some(rest) = config.store.url.strip_prefix("sqlite://") {
+            let p = Path::new(rest);
+            if p.is_relative() && rest != ":memory:" {
+                config.store.url = format!("sqlite://{}", base.join(p).display());
+            }
+        }
+        Ok(config)
+    }
+
+    /// Where the pseudonym key lives.
+    pub fn pseudonym_key_file(&self) -> PathBuf {
+        self.trace.pseudonym_key_file.clone().unwrap_or_else(|| {
+            self.trace
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("pseudonym.key")
+        })
+    }
+}

@@ -1,0 +1,305 @@
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+
+use super::config::{GatewayConfig, GatewayConfigError};
+use super::proxy::{Proxy, UpstreamTarget};
+use crate::RaigateLayer;
+use crate::context::{RouteClass, RouteSpec};
+use crate::policy::{PolicyError, PolicyHandle};
+use crate::tenants::{TenantSettings, TenantView};
+use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer};
+
+/// The gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The config file is wrong.
+    #[error(transparent)]
+    Config(#[from] GatewayConfigError),
+    /// The policy bundle is wrong.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A file or socket failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// A gateway built from its config, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    config: GatewayConfig,
+    layer: RaigateLayer,
+    proxy: Proxy,
+}
+
+fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> GatewayConfigError {
+    GatewayConfigError::Invalid {
+        file: file.to_path_buf(),
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Gateway {
+    /// Load the policy, seed the tenants, open the trace and wire the proxy.
+    pub fn build(config: GatewayConfig) -> Result<Self, GatewayError> {
+        let policy = PolicyHandle::load(&config.policies.dir)?;
+        let compiled = policy.current();
+
+        let mut seeds = Vec::with_capacity(config.tenant.len());
+        for (i, t) in config.tenant.iter().enumerate() {
+            if let Some(r) = &t.region {
+                if !compiled.has_region_set(r) {
+                    return Err(invalid(
+                        &config.file,
+                        format!("tenant[{i}].region"),
+                        format!("`{r}` is not a region set of the policy"),
+                    )
+                    .into());
+                }
+            }
+            let mut s = TenantSettings::new(&t.id).ai_enabled(t.ai_enabled);
+            s.region = t.region.clone();
+            for f in &t.opted_out {
+                if compiled.feature(f).is_none() {
+                    return Err(invalid(
+                        &config.file,
+                        format!("tenant[{i}].opted_out"),
+                        format!("`{f}` is not a feature of the policy"),
+                    )
+                    .into());
+                }
+                s = s.opt_out(f);
+            }
+            seeds.push(s);
+        }
+        let tenants = TenantView::from_settings(seeds);
+
+        let trace = &config.trace;
+        let sink = JsonlSink::with_options(
+            &trace.path,
+            JsonlSinkOptions {
+                fsync: trace.fsync,
+                ..JsonlSinkOptions::default()
+            },
+        )
+        .map_err(|source| GatewayError::Io {
+            what: format!("opening trace file {}", trace.path.display()),
+            source,
+        })?;
+        let key_file = config.pseudonym_key_file();
+        let pseudonymizer =
+            Pseudonymizer::from_key_file(&key_file).map_err(|source| GatewayError::Io {
+                what: format!("reading pseudonym key {}", key_file.display()),
+                source,
+            })?;
+
+        let mut layer = RaigateLayer::new(policy, tenants, Arc::new(sink))
+            .region(&config.server.region)
+            .pseudonymizer(pseudonymizer)
+            .max_body_bytes(config.limits.max_body_bytes);
+
+        if config.upstream.is_empty() {
+            return Err(invalid(
+                &config.file,
+                "upstream".into(),
+                "at least one [[upstream]] is needed",
+            )
+            .into());
+        }
+        let mut targets = Vec::with_capacity(config.upstream.len());
+        for (i, u) in config.upstream.iter().enumerate() {
+            let target = UpstreamTarget::parse(&u.url)
+                .map_err(|r| invalid(&config.file, format!("upstream[{i}].url"), r))?;
+            if compiled.region_set_of(&u.region).is_none() {
+                tracing::warn!(upstream = %u.name, region = %u.region, "upstream region is in no region set: region-pinned tenants will never be sent there");
+            }
+            targets.push(target);
+            layer = layer.upstream(&u.name, &u.region, u.provider.as_deref());
+        }
+
+        if config.route.is_empty() {
+            return Err(invalid(
+                &config.file,
+                "route".into(),
+                "at least one [[route]] is needed",
+            )
+            .into());
+        }
+        for (i, r) in config.route.iter().enumerate() {
+            let key = |k: &str| format!("route[{i}].{k}");
+            let method = Method::from_str(&r.method.to_ascii_uppercase()).map_err(|_| {
+                invalid(
+                    &config.file,
+                    key("method"),
+                    format!("`{}` is not an HTTP method", r.method),
+                )
+            })?;
+            let class = match r.class.as_deref() {
+                None | Some("inference") => RouteClass::Inference,
+                Some("training") => RouteClass::Training,
+                Some(other) => {
+                    return Err(invalid(
+                        &config.file,
+                        key("class"),
+                        format!("`{other}` is neither inference nor training"),
+                    )
+                    .into());
+                }
+            };
+            let mut spec = RouteSpec::new(method, &r.path)
+                .map_err(|e| invalid(&config.file, key("path"), e.reason))?
+                .class(class);
+            if let Some(f) = &r.feature {
+                spec = spec.feature(f);
+            }
+            layer = layer
+                .route(spec)
+                .map_err(|e| invalid(&config.file, key("feature"), e.to_string()))?;
+        }
+        drop(compiled);
+        Ok(Gateway {
+            config,
+            layer,
+            proxy: Proxy::new(targets),
+        })
+    }
+
+    /// The layer in front of the proxy.
+    pub fn layer(&self) -> &RaigateLayer {
+        &self.layer
+    }
+
+    /// Bind `[server] listen` and serve until `shutdown` resolves, then drain connections.
+    /// Prints the address it listens on.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+        let addr = self.config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| GatewayError::Io {
+                what: format!("binding {addr}"),
+                source,
+            })?;
+        self.serve_on(listener, shutdown).await
+    }
+
+    /// Serve on a bound listener until `shutdown` resolves.
+    pub async fn serve_on(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), GatewayError> {
+        let local: SocketAddr = listener.local_addr().map_err(|source| GatewayError::Io {
+            what: "reading the listen address".into(),
+            source,
+        })?;
+        let policy = self.layer.policy().clone();
+        println!(
+            "raigate gateway listening on http://{local} (region {}, policy {} version {})",
+            self.config.server.region,
+            policy.current().name(),
+            policy.current().version()
+        );
+        let reload = tokio::spawn(reload_on_sighup(policy));
+
+        let service = ServiceBuilder::new()
+            .map_request(|r: Request<Incoming>| r.map(axum::body::Body::new))
+            .layer(self.layer.clone())
+            .service(self.proxy.clone());
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        println!("raigate gateway shutting down: draining connections");
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10 s; closing");
+        }
+        reload.abort();
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(policy: PolicyHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: policy reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let before = policy.current().version().clone();
+        match policy.reload() {
+            Ok(v) if v == before => tracing::info!(version = %v, "policy reloaded: unchanged"),
+            Ok(v) => tracing::info!(from = %before, to = %v, "policy reloaded"),
+            Err(e) => {
+                tracing::error!(version = %before, "policy reload rejected, keeping the current bundle: {e}")
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_policy: PolicyHandle) {}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

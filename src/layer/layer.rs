@@ -1,0 +1,206 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::Raigate;
+use crate::context::{ContextResolver, HeaderResolver, RouteConfigError, RouteSpec, RouteTable};
+use crate::engine::UpstreamRegion;
+use crate::policy::PolicyHandle;
+use crate::tenants::TenantView;
+use crate::trace::{DecisionSink, Pseudonymizer};
+
+/// Default limit on request bodies read for content rules (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default limit on response bodies buffered to be labelled (16 MiB).
+pub const DEFAULT_MAX_LABEL_BYTES: usize = 16 * 1024 * 1024;
+
+/// A layer configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A route is malformed.
+    #[error(transparent)]
+    Route(#[from] RouteConfigError),
+    /// A route names a feature the policy does not define.
+    #[error("route `{route}`: feature `{feature}` is not in the policy's feature catalogue")]
+    UnknownFeature {
+        /// The route.
+        route: String,
+        /// The feature.
+        feature: String,
+    },
+    /// An inference route names no feature.
+    #[error("route `{route}`: an inference route must name its feature")]
+    MissingFeature {
+        /// The route.
+        route: String,
+    },
+}
+
+/// Everything a [`Raigate`] service shares with its clones.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) policy: PolicyHandle,
+    pub(crate) tenants: TenantView,
+    pub(crate) routes: RouteTable,
+    pub(crate) resolver: Arc<dyn ContextResolver>,
+    pub(crate) sink: Arc<dyn DecisionSink>,
+    pub(crate) pseudonymizer: Option<Pseudonymizer>,
+    pub(crate) region: Arc<str>,
+    pub(crate) upstreams: Vec<UpstreamRegion>,
+    pub(crate) upstream_names: Vec<Arc<str>>,
+    pub(crate) providers: Vec<Option<Arc<str>>>,
+    pub(crate) provider: Option<Arc<str>>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_label_bytes: usize,
+}
+
+/// Applies raigate's Responsible-AI policy to the routes it is told about.
+///
+/// ```no_run
+/// use raigate::{RaigateLayer, context::RouteSpec, policy::PolicyHandle, tenants::{TenantSettings, TenantView}, trace::JsonlSink};
+/// use std::sync::Arc;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let layer = RaigateLayer::new(
+///     PolicyHandle::load("policies".as_ref())?,
+///     TenantView::from_settings([TenantSettings::new("acme")]),
+///     Arc::new(JsonlSink::open("decisions.jsonl".as_ref())?),
+/// )
+/// .region("eu-central-1")
+/// .route(RouteSpec::new(http::Method::POST, "/v1/chat/completions")?.feature("assistant"))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RaigateLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RaigateLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaigateLayer")
+            .field("region", &self.shared.region)
+            .field("routes", &self.shared.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RaigateLayer {
+    /// A layer enforcing `policy` for `tenants`, recording every decision in `sink`.
+    ///
+    /// Defaults: context from the DESIGN.md headers, region `unspecified` (so region-pinned
+    /// tenants are refused until [`RaigateLayer::region`] is set), no routes (every request
+    /// is `route-not-found` until [`RaigateLayer::route`] adds some), 1 MiB body limit.
+    pub fn new(policy: PolicyHandle, tenants: TenantView, sink: Arc<dyn DecisionSink>) -> Self {
+        RaigateLayer {
+            shared: Arc::new(Shared {
+                policy,
+                tenants,
+                routes: RouteTable::new(),
+                resolver: Arc::new(HeaderResolver::default()),
+                sink,
+                pseudonymizer: Pseudonymizer::ephemeral().ok(),
+                region: Arc::from("unspecified"),
+                upstreams: Vec::new(),
+                upstream_names: Vec::new(),
+                providers: Vec::new(),
+                provider: None,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
+            }),
+        }
+    }
+
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.shared)
+    }
+
+    /// The cloud region this instance runs in.
+    pub fn region(mut self, region: &str) -> Self {
+        self.shared_mut().region = Arc::from(region);
+        self
+    }
+
+    /// Guard a route. Its feature must be in the policy's catalogue.
+    pub fn route(mut self, route: RouteSpec) -> Result<Self, ConfigError> {
+        let policy = self.shared.policy.current();
+        match &route.feature {
+            Some(f) if policy.feature(f).is_none() => {
+                return Err(ConfigError::UnknownFeature {
+                    route: route.label().to_string(),
+                    feature: f.to_string(),
+                });
+            }
+            None if route.class == crate::context::RouteClass::Inference => {
+                return Err(ConfigError::MissingFeature {
+                    route: route.label().to_string(),
+                });
+            }
+            _ => {}
+        }
+        self.shared_mut().routes.push(route);
+        Ok(self)
+    }
+
+    /// Read the request context with `resolver` instead of the default headers.
+    pub fn resolver(mut self, resolver: impl ContextResolver) -> Self {
+        self.shared_mut().resolver = Arc::new(resolver);
+        self
+    }
+
+    /// Pseudonymise user ids with this key instead of a random per-process one.
+    pub fn pseudonymizer(mut self, pseudonymizer: Pseudonymizer) -> Self {
+        self.shared_mut().pseudonymizer = Some(pseudonymizer);
+        self
+    }
+
+    /// An upstream the inner service may forward to, in preference order. The decision
+    /// picks one whose region is in the tenant's region set ([`crate::DecisionInfo::upstream`]).
+    pub fn upstream(mut self, name: &str, region: &str, provider: Option<&str>) -> Self {
+        let s = self.shared_mut();
+        s.upstreams.push(UpstreamRegion {
+            region: Arc::from(region),
+        });
+        s.upstream_names.push(Arc::from(name));
+        s.providers.push(provider.map(Arc::from));
+        self
+    }
+
+    /// The provider named in `AI-Disclosure` when no upstream names one.
+    pub fn provider(mut self, provider: &str) -> Self {
+        self.shared_mut().provider = Some(Arc::from(provider));
+        self
+    }
+
+    /// Largest request body read for content rules; larger ones get 413.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.shared_mut().max_body_bytes = limit;
+        self
+    }
+
+    /// Largest response body buffered to label it; larger ones are labelled by header only.
+    pub fn max_label_bytes(mut self, limit: usize) -> Self {
+        self.shared_mut().max_label_bytes = limit;
+        self
+    }
+
+    /// The live policy.
+    pub fn policy(&self) -> &PolicyHandle {
+        &self.shared.policy
+    }
+
+    /// The live tenant view.
+    pub fn tenants(&self) -> &TenantView {
+        &self.shared.tenants
+    }
+}
+
+impl<S> Layer<S> for RaigateLayer {
+    type Service = Raigate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Raigate {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}

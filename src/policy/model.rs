@@ -1,0 +1,252 @@
+//! The bundle's documents as plain data (serde). No behaviour lives here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a rule or bundle enforces its denials or only records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Denials are enforced.
+    #[default]
+    Enforce,
+    /// Would-be denials are recorded; the request goes through.
+    Shadow,
+}
+
+/// Where a rule comes from: a clause of one of the bundle's sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Citation {
+    /// Key of an entry in `[sources]`.
+    pub source: String,
+    /// Human-readable clause name.
+    pub clause: String,
+    /// Words quoted verbatim from the source.
+    pub quote: String,
+}
+
+/// A policy text the bundle encodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Title of the document.
+    pub title: String,
+    /// Path of the text, relative to the bundle directory.
+    pub file: String,
+    /// When the document was last updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+}
+
+/// How allowed responses are labelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureDoc {
+    /// The `mode` member of `AI-Disclosure` (an RFC 9651 token).
+    pub mode: String,
+    /// The human-review notice shown on captions and summaries.
+    pub notice: String,
+    /// IPTC digital source type URI.
+    pub digital_source_type: String,
+}
+
+/// A core rule: one whose logic is built into the engine; the bundle names and cites it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreRuleDoc {
+    /// Stable rule id.
+    pub id: String,
+    /// What the rule does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The clause it encodes.
+    pub cites: Citation,
+    /// Record would-be denials only (allowed on region and training rules).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+}
+
+/// The core rules, one per kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CoreRules {
+    /// The tenant is missing or not known.
+    pub unknown_tenant: CoreRuleDoc,
+    /// The tenant turned AI off.
+    pub ai_opted_out: CoreRuleDoc,
+    /// The tenant turned this feature off.
+    pub feature_opted_out: CoreRuleDoc,
+    /// The tenant is pinned to a region set this instance or upstream is not in.
+    pub region_pinned: CoreRuleDoc,
+    /// Customer data headed for a training route.
+    pub training_data_blocked: CoreRuleDoc,
+    /// The labelling obligation.
+    pub ai_disclosure: CoreRuleDoc,
+    /// The human-review notice obligation.
+    pub human_review_notice: CoreRuleDoc,
+}
+
+/// `bundle.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleDoc {
+    /// Bundle name.
+    pub name: String,
+    /// What the bundle is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Enforce or shadow, for the whole bundle.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Cited documents by key.
+    pub sources: BTreeMap<String, Source>,
+    /// Labelling text.
+    pub disclosure: DisclosureDoc,
+    /// The core rules.
+    pub rules: CoreRules,
+}
+
+/// One entry of the feature catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureDoc {
+    /// Feature id, e.g. `captions`.
+    pub id: String,
+    /// What the feature does.
+    pub description: String,
+    /// Outputs carry the human-review notice.
+    #[serde(default)]
+    pub human_review_notice: bool,
+    /// Request text is scanned by content rules.
+    #[serde(default = "default_true")]
+    pub scan_content: bool,
+    /// Clause behind the notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cites: Option<Citation>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `features.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesDoc {
+    /// The catalogue.
+    pub feature: Vec<FeatureDoc>,
+}
+
+/// A named set of cloud regions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSetDoc {
+    /// Set id, e.g. `eu`.
+    pub id: String,
+    /// What the set covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Cloud region ids.
+    pub regions: Vec<String>,
+    /// Clause behind the set.
+    pub cites: Citation,
+}
+
+/// `regions.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsDoc {
+    /// The sets.
+    pub region_set: Vec<RegionSetDoc>,
+}
+
+/// What a purpose rule demands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PurposeRuleKind {
+    /// Always denied.
+    ProhibitedUse,
+    /// Denied unless `x-ai-consent` names the purpose.
+    ConsentRequired,
+    /// Denied unless `x-human-oversight: attested`.
+    HumanOversightRequired,
+    /// Allowed, with the human-review notice.
+    Notice,
+}
+
+/// A rule on a declared purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeDoc {
+    /// Purpose id, as sent in `x-ai-purpose`.
+    pub id: String,
+    /// What the purpose is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What it demands.
+    pub rule: PurposeRuleKind,
+    /// Stable rule id.
+    pub rule_id: String,
+    /// Clause behind it.
+    pub cites: Citation,
+    /// Record would-be denials only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+}
+
+/// `purposes.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposesDoc {
+    /// The purpose rules.
+    pub purpose: Vec<PurposeDoc>,
+}
+
+/// A prohibited-use content rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentRuleDoc {
+    /// Stable rule id.
+    pub id: String,
+    /// Prohibited-use category.
+    pub category: String,
+    /// What it catches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Clause behind it.
+    pub cites: Citation,
+    /// Phrases, matched after normalisation on word boundaries.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    /// Regex patterns over normalised text.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Record would-be denials only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+}
+
+/// `content.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentDoc {
+    /// The rules.
+    pub content_rule: Vec<ContentRuleDoc>,
+}
+
+/// A whole bundle as read from disk, before compilation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// `bundle.toml`.
+    pub bundle: BundleDoc,
+    /// `features.toml`.
+    pub features: FeaturesDoc,
+    /// `regions.toml`.
+    pub regions: RegionsDoc,
+    /// `purposes.toml`.
+    pub purposes: PurposesDoc,
+    /// `content.toml`.
+    pub content: ContentDoc,
+}

@@ -1,0 +1,350 @@
+//! Shared test harness: a real HTTP client, a mock OpenAI-compatible upstream that counts what
+//! reaches it, and launchers for the gateway binary and the example service.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use axum::routing::any;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// Asserts an RFC 9457 problem of `kind` with `status`, and returns it.
+    pub fn problem(&self, status: u16, kind: &str) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "status for {kind}; body: {}",
+            self.text()
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        let p = self.json();
+        assert_eq!(
+            p["type"],
+            format!("https://raigate.dev/problems/{kind}"),
+            "{p}"
+        );
+        assert_eq!(p["status"], status);
+        assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(p["detail"].as_str().is_some_and(|t| !t.is_empty()));
+        p
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Send one request and read the whole response.
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client()
+        .request(req.body(Full::new(body.into())).unwrap())
+        .await
+        .expect("request failed");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// POST JSON.
+pub async fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Resp {
+    let mut h = vec![("content-type", "application/json")];
+    h.extend_from_slice(headers);
+    send(Method::POST, url, &h, body.to_string()).await
+}
+
+/// A chat request in the OpenAI wire format.
+pub fn chat(text: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": text}]})
+}
+
+/// What reached a mock upstream.
+#[derive(Clone, Default)]
+pub struct Hits {
+    count: Arc<AtomicUsize>,
+    last: Arc<Mutex<Option<(String, HeaderMap, Bytes)>>>,
+}
+
+impl Hits {
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+    pub fn last(&self) -> Option<(String, HeaderMap, Bytes)> {
+        self.last.lock().unwrap().clone()
+    }
+}
+
+/// A mock OpenAI-compatible upstream on an ephemeral port.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub hits: Hits,
+    /// Release the held SSE stream (`/v1/chat/completions` with `"hold": true`).
+    pub release: Arc<tokio::sync::Notify>,
+}
+
+pub async fn upstream(name: &'static str) -> Upstream {
+    let hits = Hits::default();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (h, r) = (hits.clone(), release.clone());
+    let app = Router::new().fallback(any(move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+        let (hits, release) = (h.clone(), r.clone());
+        async move {
+            hits.count.fetch_add(1, Ordering::SeqCst);
+            *hits.last.lock().unwrap() = Some((uri.path().to_owned(), headers, body.clone()));
+            let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let tag = [("x-upstream", name)];
+            match uri.path() {
+                "/v1/captions" => (tag, [(header::CONTENT_TYPE, "text/vtt")], "WEBVTT\n\n00:00:05.000 --> 00:00:07.000\nHello there.\n\n00:00:07.500 --> 00:00:09.000\nGeneral Kenobi.\n").into_response(),
+                "/v1/subtitles" => (tag, [(header::CONTENT_TYPE, "application/x-subrip")], "1\n00:00:05,000 --> 00:00:07,000\nHello there.\n\n2\n00:00:07,500 --> 00:00:09,000\nGeneral Kenobi.\n").into_response(),
+                "/v1/chat/completions" if req.get("stream") == Some(&Value::Bool(true)) => {
+                    let hold = req.get("hold") == Some(&Value::Bool(true));
+                    let stream = futures_util::stream::unfold(0u8, move |i| {
+                        let release = release.clone();
+                        async move {
+                            let chunk = match i {
+                                0 => "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+                                1 => {
+                                    if hold {
+                                        release.notified().await;
+                                    }
+                                    "data: [DONE]\n\n"
+                                }
+                                _ => return None,
+                            };
+                            Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), i + 1))
+                        }
+                    });
+                    (tag, [(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(stream)).into_response()
+                }
+                "/v1/chat/completions" => (
+                    tag,
+                    axum::Json(json!({"id": "chatcmpl-1", "object": "chat.completion", "model": req.get("model"), "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello."}, "finish_reason": "stop"}]})),
+                )
+                    .into_response(),
+                path => (tag, axum::Json(json!({"upstream": name, "path": path}))).into_response(),
+            }
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Upstream {
+        addr,
+        hits,
+        release,
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Proc {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `cmd`, wait for its "listening on http://ADDR" line.
+pub fn spawn_listening(mut cmd: Command) -> Proc {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("process did not report its address");
+    Proc {
+        child,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+pub fn repo_path(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// Write a gateway config in `dir` routing to the given upstreams (name, addr, region).
+pub fn gateway_config(
+    dir: &Path,
+    region: &str,
+    upstreams: &[(&str, SocketAddr, &str)],
+    extra: &str,
+) -> PathBuf {
+    let mut cfg = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+region = "{region}"
+
+[policies]
+dir = "{policies}"
+
+[trace]
+path = "decisions.jsonl"
+
+[limits]
+max_body_bytes = 65536
+
+[[tenant]]
+id = "acme"
+
+[[tenant]]
+id = "globex"
+region = "eu"
+
+[[tenant]]
+id = "initech"
+opted_out = ["captions"]
+
+[[tenant]]
+id = "hooli"
+ai_enabled = false
+
+[[tenant]]
+id = "sg-only"
+region = "sg"
+
+[[route]]
+method = "POST"
+path = "/v1/chat/completions"
+feature = "assistant"
+
+[[route]]
+method = "POST"
+path = "/v1/captions"
+feature = "captions"
+
+[[route]]
+method = "POST"
+path = "/v1/subtitles"
+feature = "captions"
+
+[[route]]
+method = "POST"
+path = "/v1/summaries"
+feature = "summarization"
+
+[[route]]
+method = "POST"
+path = "/v1/fine_tuning/*"
+class = "training"
+{extra}
+"#,
+        policies = repo_path("policies").display()
+    );
+    for (name, addr, region) in upstreams {
+        cfg.push_str(&format!(
+            "\n[[upstream]]\nname = \"{name}\"\nurl = \"http://{addr}\"\nregion = \"{region}\"\n"
+        ));
+    }
+    let file = dir.join("raigate.toml");
+    std::fs::write(&file, cfg).unwrap();
+    file
+}
+
+/// Start the gateway binary on `config`.
+pub fn gateway(config: &Path) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raigate"));
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn");
+    spawn_listening(cmd)
+}
+
+/// The decision records in a JSON Lines file.
+pub fn records(file: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("record is JSON"))
+        .collect()
+}
