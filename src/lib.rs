@@ -37,3 +37,8 @@ pub mod tenants;
 pub mod trace;
 
 pub use layer::{ConfigError, DecisionInfo, Raigate, RaigateLayer};
+
+/// The README's Rust examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

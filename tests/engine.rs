@@ -111,7 +111,7 @@ fn checks_run_in_the_design_order() {
     );
     assert_eq!(
         chat.decide(&p, &c, Some(jailbreak)).rule.as_deref(),
-        Some("purpose-protected-characteristic-inference")
+        Some("purpose-protected-characteristic-inference-prohibited")
     );
     assert!(
         chat.decide(&p, &ctx("acme"), Some(jailbreak))

@@ -170,7 +170,10 @@ async fn every_denial_is_a_problem_and_is_not_forwarded() {
         "prohibited-use",
     )
     .await;
-    assert_eq!(p["rule"], "purpose-protected-characteristic-inference");
+    assert_eq!(
+        p["rule"],
+        "purpose-protected-characteristic-inference-prohibited"
+    );
     let p = denied(
         &s,
         CHAT,

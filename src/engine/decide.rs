@@ -107,25 +107,24 @@ pub fn decide(
         );
     };
     v.tenant_version = Some(tenant.version);
-    if !tenant.ai_enabled {
-        if let Some(d) = v.deny(&core.ai_opted_out, AiOptedOut) {
-            return d;
-        }
+    if !tenant.ai_enabled
+        && let Some(d) = v.deny(&core.ai_opted_out, AiOptedOut)
+    {
+        return d;
     }
     let feature = input
         .route
         .feature
         .as_deref()
         .and_then(|f| policy.feature(f));
-    if let Some(f) = &input.route.feature {
-        if tenant.is_opted_out(f) {
-            if let Some(d) = v.deny(
-                &core.feature_opted_out,
-                FeatureOptedOut { feature: f.clone() },
-            ) {
-                return d;
-            }
-        }
+    if let Some(f) = &input.route.feature
+        && tenant.is_opted_out(f)
+        && let Some(d) = v.deny(
+            &core.feature_opted_out,
+            FeatureOptedOut { feature: f.clone() },
+        )
+    {
+        return d;
     }
 
     // 2. Region pinning: this instance, then the upstream.
@@ -158,10 +157,11 @@ pub fn decide(
     }
 
     // 3. Training guard.
-    if input.route.class == RouteClass::Training && ctx.data_class == DataClass::Customer {
-        if let Some(d) = v.deny(&core.training_data_blocked, TrainingDataBlocked) {
-            return d;
-        }
+    if input.route.class == RouteClass::Training
+        && ctx.data_class == DataClass::Customer
+        && let Some(d) = v.deny(&core.training_data_blocked, TrainingDataBlocked)
+    {
+        return d;
     }
 
     // 4. Purpose rules.
@@ -196,10 +196,10 @@ pub fn decide(
                 None
             }
         };
-        if let Some(denial) = denial {
-            if let Some(d) = v.deny(&rule.rule, denial) {
-                return d;
-            }
+        if let Some(denial) = denial
+            && let Some(d) = v.deny(&rule.rule, denial)
+        {
+            return d;
         }
     }
 

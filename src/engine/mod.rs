@@ -6,17 +6,19 @@
 //! rules, content rules. A rule in shadow mode does not stop the request: the first would-be
 //! denial is remembered and the request is allowed with `shadow = true`.
 //!
-//! ```no_run
+//! ```
+//! use std::sync::Arc;
 //! use raigate::context::{RequestContext, RouteSpec};
 //! use raigate::engine::{decide, DecisionInput, Placement};
 //! use raigate::policy::CompiledPolicy;
 //! use raigate::tenants::{TenantSettings, TenantSnapshot};
 //!
-//! let policy = CompiledPolicy::load("policies".as_ref()).unwrap();
+//! let policy = CompiledPolicy::load(concat!(env!("CARGO_MANIFEST_DIR"), "/policies").as_ref()).unwrap();
 //! let tenants = TenantSnapshot::new([TenantSettings::new("acme").opt_out("captions")]);
 //! let route = RouteSpec::new(http::Method::POST, "/v1/captions").unwrap().feature("captions");
 //! let ctx = RequestContext { tenant: Some("acme".into()), ..Default::default() };
-//! let input = DecisionInput { ctx: &ctx, route: &route, placement: Placement::local("eu-central-1"), content: None };
+//! let region: Arc<str> = Arc::from("eu-central-1");
+//! let input = DecisionInput { ctx: &ctx, route: &route, placement: Placement::local(&region), content: None };
 //! let decision = decide(&input, &tenants, &policy);
 //! assert_eq!(decision.denial.unwrap().problem_type(), "feature-opted-out");
 //! ```

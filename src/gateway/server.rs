@@ -63,15 +63,15 @@ impl Gateway {
 
         let mut seeds = Vec::with_capacity(config.tenant.len());
         for (i, t) in config.tenant.iter().enumerate() {
-            if let Some(r) = &t.region {
-                if !compiled.has_region_set(r) {
-                    return Err(invalid(
-                        &config.file,
-                        format!("tenant[{i}].region"),
-                        format!("`{r}` is not a region set of the policy"),
-                    )
-                    .into());
-                }
+            if let Some(r) = &t.region
+                && !compiled.has_region_set(r)
+            {
+                return Err(invalid(
+                    &config.file,
+                    format!("tenant[{i}].region"),
+                    format!("`{r}` is not a region set of the policy"),
+                )
+                .into());
             }
             let mut s = TenantSettings::new(&t.id).ai_enabled(t.ai_enabled);
             s.region = t.region.clone();

@@ -32,6 +32,7 @@
 mod body;
 mod future;
 mod labeller;
+#[allow(clippy::module_inception)] // tower-http's layout: `layer.rs` holds the Layer.
 mod layer;
 pub mod problem;
 mod service;
