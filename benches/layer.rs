@@ -1,6 +1,11 @@
 //! Layer overhead: a trivial service alone and wrapped in raigate (header-only route), measured
 //! in the same run so the difference is the layer's cost (context, decision, record, labelling).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -1,6 +1,11 @@
 //! Scan throughput: a 64 KiB prompt against the default bundle's content rules, after
 //! normalisation; and normalisation itself.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use raigate::policy::CompiledPolicy;
