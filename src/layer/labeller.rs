@@ -1,7 +1,6 @@
 //! Applies the labelling obligations to an allowed response.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
@@ -25,6 +24,8 @@ pub(crate) struct Labeller {
     pub(crate) provider: Option<Arc<str>>,
     pub(crate) model: Option<String>,
     pub(crate) max_buffer: usize,
+    /// When the decision was taken: the `date` of the label.
+    pub(crate) date_unix: i64,
 }
 
 /// What to do with the response body.
@@ -57,7 +58,7 @@ impl Labeller {
         if !self.label || !resp.status().is_success() {
             return Plan::Stream(None);
         }
-        let header = label::disclosure_header(&self.disclosure(now_unix()));
+        let header = label::disclosure_header(&self.disclosure(self.date_unix));
         resp.headers_mut().insert(label::AI_DISCLOSURE, header);
         let kind = BodyLabel::from_content_type(resp.headers().get(header::CONTENT_TYPE));
         let encoded = resp
@@ -86,7 +87,7 @@ impl Labeller {
 
     /// The labelled body, or `None` to leave it unchanged.
     pub(crate) fn rewrite(&self, kind: BodyLabel, body: &[u8]) -> Option<Vec<u8>> {
-        label::label_body(kind, body, &self.disclosure(now_unix()), &self.notice)
+        label::label_body(kind, body, &self.disclosure(self.date_unix), &self.notice)
     }
 }
 
@@ -94,10 +95,4 @@ impl Labeller {
 pub(crate) fn set_length(headers: &mut http::HeaderMap, len: usize) {
     headers.remove(header::TRANSFER_ENCODING);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

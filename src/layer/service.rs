@@ -23,7 +23,7 @@ use crate::engine::{
 use crate::policy::CompiledPolicy;
 use crate::scan::{BodyFormat, ScanText, extract_text};
 use crate::tenants::TenantSnapshot;
-use crate::trace::{Commit, DecisionRecord, SinkError};
+use crate::trace::{Commit, DecisionRecord, SinkError, decision_id};
 
 /// What raigate decided for a request. Inserted into request extensions (for the service
 /// behind the layer) and response extensions.
@@ -64,6 +64,7 @@ struct Job {
     policy: Arc<CompiledPolicy>,
     id: Arc<str>,
     started: Instant,
+    now: SystemTime,
 }
 
 /// A conclusion: either known now, or after waiting for the record to be durable.
@@ -95,7 +96,7 @@ impl Job {
         let s = &self.shared;
         DecisionRecord {
             id: self.id.to_string(),
-            time: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+            time: humantime::format_rfc3339_micros(self.now).to_string(),
             tenant: ctx.and_then(|c| c.tenant.clone()),
             subject: ctx
                 .and_then(|c| c.user.as_deref())
@@ -160,7 +161,8 @@ impl Job {
         ))
     }
 
-    fn labeller(&self, d: &Decision, model: Option<String>) -> Labeller {
+    fn labeller(&self, info: Arc<DecisionInfo>, model: Option<String>) -> Labeller {
+        let d = &info.decision;
         let disclosure = self.policy.disclosure();
         let provider = d
             .upstream
@@ -169,7 +171,6 @@ impl Job {
             .or_else(|| self.shared.provider.clone());
         Labeller {
             decision_id: self.id.clone(),
-            info: Arc::new(self.info(d)),
             label: d.obligations.ai_disclosure,
             human_review_notice: d.obligations.human_review_notice,
             mode: disclosure.mode.clone(),
@@ -178,6 +179,11 @@ impl Job {
             provider,
             model,
             max_buffer: self.shared.max_label_bytes,
+            date_unix: self
+                .now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| i64::try_from(t.as_secs()).unwrap_or(i64::MAX)),
+            info,
         }
     }
 
@@ -202,8 +208,9 @@ impl Job {
         };
         let allowed = match req {
             Some(mut req) if d.is_allowed() => {
-                req.extensions_mut().insert(self.info(&d));
-                Some((req, self.labeller(&d, model)))
+                let info = Arc::new(self.info(&d));
+                req.extensions_mut().insert((*info).clone());
+                Some((req, self.labeller(info, model)))
             }
             _ => None,
         };
@@ -332,9 +339,11 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
+        let now = SystemTime::now();
         let job = Job {
             policy: shared.policy.current(),
-            id: Arc::from(uuid::Uuid::now_v7().to_string()),
+            id: Arc::from(decision_id(now).to_string()),
+            now,
             shared,
             route,
             started,

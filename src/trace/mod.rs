@@ -12,11 +12,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod id;
 mod jsonl;
 mod pseudonym;
 mod record;
 mod sink;
 
+pub use id::decision_id;
 pub use jsonl::{JsonlSink, JsonlSinkOptions};
 pub use pseudonym::Pseudonymizer;
 pub use record::DecisionRecord;

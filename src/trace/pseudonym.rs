@@ -63,9 +63,14 @@ impl Pseudonymizer {
         let mut mac = self.mac.clone();
         mac.update(user.as_bytes());
         let out = mac.finalize().into_bytes();
+        let mut hex = [0u8; 32];
+        let head = out.get(..16).unwrap_or(&[]);
+        if hex::encode_to_slice(head, &mut hex).is_err() {
+            return String::from("ps_");
+        }
         let mut s = String::with_capacity(35);
         s.push_str("ps_");
-        s.push_str(&hex::encode(out.get(..16).unwrap_or(&[])));
+        s.push_str(std::str::from_utf8(&hex).unwrap_or_default());
         s
     }
 }
