@@ -65,24 +65,41 @@ fn hs256(claims: &Value) -> String {
     sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), claims)
 }
 
+/// An RSA signing key from a PKCS#8 PEM fixture (jsonwebtoken takes PKCS#1 DER).
+fn rsa_key(name: &str) -> EncodingKey {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let pem = String::from_utf8(fixture(name)).unwrap();
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
+    EncodingKey::from_rsa_der(key.to_pkcs1_der().unwrap().as_bytes())
+}
+
+/// A P-256 signing key from a PKCS#8 PEM fixture (jsonwebtoken takes PKCS#8 DER).
+fn ec_key(name: &str) -> EncodingKey {
+    use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+    let pem = String::from_utf8(fixture(name)).unwrap();
+    let key = p256::SecretKey::from_pkcs8_pem(&pem).unwrap();
+    EncodingKey::from_ec_der(key.to_pkcs8_der().unwrap().as_bytes())
+}
+
 fn rs256(claims: &Value) -> String {
-    let key = EncodingKey::from_rsa_pem(&fixture("rs256-private.pem")).unwrap();
-    sign(Algorithm::RS256, &key, claims)
+    sign(Algorithm::RS256, &rsa_key("rs256-private.pem"), claims)
 }
 
 fn rs256_other(claims: &Value) -> String {
-    let key = EncodingKey::from_rsa_pem(&fixture("rs256-other-private.pem")).unwrap();
-    sign(Algorithm::RS256, &key, claims)
+    sign(
+        Algorithm::RS256,
+        &rsa_key("rs256-other-private.pem"),
+        claims,
+    )
 }
 
 fn es256(claims: &Value) -> String {
-    let key = EncodingKey::from_ec_pem(&fixture("es256-private.pem")).unwrap();
-    sign(Algorithm::ES256, &key, claims)
+    sign(Algorithm::ES256, &ec_key("es256-private.pem"), claims)
 }
 
 fn es256_other(claims: &Value) -> String {
-    let key = EncodingKey::from_ec_pem(&fixture("es256-other-private.pem")).unwrap();
-    sign(Algorithm::ES256, &key, claims)
+    sign(Algorithm::ES256, &ec_key("es256-other-private.pem"), claims)
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -79,6 +79,7 @@ pub enum JwtKeyError {
 }
 
 const MIN_SECRET_BYTES: usize = 32;
+const MIN_RSA_BYTES: usize = 256;
 /// Longest bearer token read; longer ones are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -119,9 +120,15 @@ impl JwtKey {
         Self::public_key_pem(JwtAlgorithm::Es256, pem)
     }
 
-    /// A PEM public key for `algorithm` (RS256 or ES256). Private keys are refused: the
-    /// verifier never needs one, and it should not sit on the gateway's disk.
+    /// A PEM public key for `algorithm` (RS256 or ES256), parsed and checked in full: an RSA
+    /// key of at least 2048 bits, or a point on P-256. Private keys are refused: the verifier
+    /// never needs one, and it should not sit on the gateway's disk.
     pub fn public_key_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, JwtKeyError> {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use p256::pkcs8::DecodePublicKey as _;
+        use rsa::pkcs1::DecodeRsaPublicKey as _;
+        use rsa::traits::PublicKeyParts as _;
+
         let bad = |reason: &str| JwtKeyError::BadPublicKey {
             algorithm,
             reason: reason.to_owned(),
@@ -138,17 +145,25 @@ impl JwtKey {
                 return Err(bad("this is a private key; give the public key"));
             }
             (JwtAlgorithm::Rs256, "PUBLIC KEY" | "RSA PUBLIC KEY") => {
-                DecodingKey::from_rsa_pem(pem)
-                    .map_err(|e| bad(&format!("not an RSA public key ({e})")))?
+                let key = if label == "PUBLIC KEY" {
+                    rsa::RsaPublicKey::from_public_key_pem(text)
+                } else {
+                    rsa::RsaPublicKey::from_pkcs1_pem(text).map_err(Into::into)
+                }
+                .map_err(|e| bad(&format!("not an RSA public key ({e})")))?;
+                if key.size() < MIN_RSA_BYTES {
+                    return Err(bad(&format!(
+                        "an RSA key of {} bits is too weak; at least {} are needed",
+                        key.size() * 8,
+                        MIN_RSA_BYTES * 8
+                    )));
+                }
+                DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be())
             }
             (JwtAlgorithm::Es256, "PUBLIC KEY") => {
-                let key = DecodingKey::from_ec_pem(pem)
-                    .map_err(|e| bad(&format!("not an EC public key ({e})")))?;
-                // An uncompressed P-256 point is 65 bytes; other curves never verify ES256.
-                match key.try_get_as_bytes() {
-                    Ok(point) if point.len() == 65 && point.first() == Some(&0x04) => key,
-                    _ => return Err(bad("not a P-256 public key")),
-                }
+                let key = p256::PublicKey::from_public_key_pem(text)
+                    .map_err(|e| bad(&format!("not a P-256 public key ({e})")))?;
+                DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes())
             }
             (_, l) => return Err(bad(&format!("unexpected PEM block `{l}`"))),
         };
