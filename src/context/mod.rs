@@ -5,6 +5,29 @@
 //! `x-data-class`, `x-ai-consent`, `x-human-oversight`); a service with its own auth can
 //! implement the trait and read request extensions or verified claims instead.
 //!
+//! [`JwtResolver`] is the built-in way to do the latter: the tenant and the user come from a
+//! verified JWT (`Authorization: Bearer …`; HS256, RS256 or ES256, fixed by configuration;
+//! `iss`, `aud`, `exp`, `nbf` checked), the other items from the same headers, and the plain
+//! `x-tenant-id` / `x-user-id` headers are ignored and stripped ([`ContextResolver::strip`])
+//! before forwarding, so a client cannot pose as another tenant. A missing or invalid token is
+//! an `unauthenticated` (401) problem.
+//!
+//! ```
+//! use raigate::context::{ContextResolver, JwtKey, JwtResolver};
+//!
+//! let pem = std::fs::read("tests/fixtures/jwt/rs256-public.pem").unwrap();
+//! let resolver = JwtResolver::new(JwtKey::rs256_pem(&pem).unwrap(), "https://auth.example.com/", "raigate")
+//!     .tenant_claim("org_id");
+//! let req = http::Request::builder()
+//!     .header("x-tenant-id", "acme")                        // ignored: no verified token
+//!     .body(())
+//!     .unwrap();
+//! let (mut parts, _) = req.into_parts();
+//! assert!(resolver.resolve(&parts).unwrap_err().is_unauthenticated());
+//! resolver.strip(&mut parts);                                // what the layer does before forwarding
+//! assert!(parts.headers.get("x-tenant-id").is_none());
+//! ```
+//!
 //! ```
 //! use raigate::context::{ContextResolver, DataClass, HeaderResolver};
 //!
@@ -19,10 +42,13 @@
 //! assert_eq!(ctx.data_class, DataClass::Public);
 //! ```
 
+mod jwt;
 mod resolver;
 mod route;
 
+pub use jwt::{JwtAlgorithm, JwtKey, JwtKeyError, JwtResolver};
 pub use resolver::{
     ContextResolver, DataClass, HeaderNames, HeaderResolver, RequestContext, ResolveError,
+    ResolveErrorKind,
 };
 pub use route::{RouteClass, RouteConfigError, RouteSpec, RouteTable};

@@ -68,7 +68,22 @@ impl RequestContext {
     }
 }
 
-/// A request whose context cannot be read. Maps to `malformed-request` (400).
+/// What kind of failure a [`ResolveError`] is, which decides the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolveErrorKind {
+    /// The request cannot be read: `malformed-request` (400).
+    #[default]
+    Malformed,
+    /// The caller's credentials cannot be verified (expired, wrongly signed, for another
+    /// audience, …): `unauthenticated` (401), challenge `Bearer error="invalid_token"`.
+    Unauthenticated,
+    /// The request carries no credentials at all: `unauthenticated` (401), with a bare
+    /// `Bearer` challenge (RFC 6750 §3.1: no error code when no credentials were sent).
+    MissingCredentials,
+}
+
+/// A request whose context cannot be read. Maps to `malformed-request` (400), or to
+/// `unauthenticated` (401) when [`ResolveError::kind`] says so.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("header `{header}`: {reason}")]
 pub struct ResolveError {
@@ -76,12 +91,50 @@ pub struct ResolveError {
     pub header: String,
     /// Why.
     pub reason: String,
+    /// Malformed or unauthenticated.
+    pub kind: ResolveErrorKind,
+}
+
+impl ResolveError {
+    /// A malformed header: answered with `malformed-request` (400).
+    pub fn malformed(header: impl Into<String>, reason: impl Into<String>) -> Self {
+        ResolveError {
+            header: header.into(),
+            reason: reason.into(),
+            kind: ResolveErrorKind::Malformed,
+        }
+    }
+
+    /// Missing or unverifiable credentials: answered with `unauthenticated` (401).
+    pub fn unauthenticated(header: impl Into<String>, reason: impl Into<String>) -> Self {
+        ResolveError {
+            header: header.into(),
+            reason: reason.into(),
+            kind: ResolveErrorKind::Unauthenticated,
+        }
+    }
+
+    /// Whether the answer is `unauthenticated` rather than `malformed-request`.
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self.kind,
+            ResolveErrorKind::Unauthenticated | ResolveErrorKind::MissingCredentials
+        )
+    }
 }
 
 /// Reads a [`RequestContext`] from request parts.
 pub trait ContextResolver: Send + Sync + 'static {
-    /// Resolve the context. Errors are answered with `malformed-request`.
+    /// Resolve the context. Errors are answered with `malformed-request`, or with
+    /// `unauthenticated` when their kind is [`ResolveErrorKind::Unauthenticated`].
     fn resolve(&self, parts: &Parts) -> Result<RequestContext, ResolveError>;
+
+    /// Remove what the service behind the layer must not see, after a successful
+    /// [`ContextResolver::resolve`] and before the request is forwarded. The default does
+    /// nothing; [`crate::context::JwtResolver`] removes the client-supplied identity headers.
+    fn strip(&self, parts: &mut http::request::Parts) {
+        let _ = parts;
+    }
 }
 
 /// Header names read by [`HeaderResolver`].
@@ -142,10 +195,7 @@ fn single<'a>(
     let Some(first) = values.next() else {
         return Ok(None);
     };
-    let err = |reason: &str| ResolveError {
-        header: name.as_str().to_owned(),
-        reason: reason.to_owned(),
-    };
+    let err = |reason: &str| ResolveError::malformed(name.as_str(), reason);
     if values.next().is_some() {
         return Err(err("sent more than once"));
     }
@@ -157,17 +207,17 @@ fn single<'a>(
 }
 
 /// Ids (tenant, purpose) are short tokens: this keeps arbitrary text out of decision records.
-fn id_token(name: &http::HeaderName, s: &str) -> Result<String, ResolveError> {
+pub(crate) fn id_token(name: &str, s: &str) -> Result<String, ResolveError> {
     let ok = s.len() <= MAX_ID_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(ResolveError {
-            header: name.as_str().to_owned(),
-            reason: format!("must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
-        })
+        Err(ResolveError::malformed(
+            name,
+            format!("must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
+        ))
     }
 }
 
@@ -183,52 +233,68 @@ pub(crate) fn trace_id_of(headers: &HeaderMap) -> Option<String> {
     ok.then(|| trace.to_ascii_lowercase())
 }
 
-impl ContextResolver for HeaderResolver {
-    fn resolve(&self, parts: &Parts) -> Result<RequestContext, ResolveError> {
+impl HeaderResolver {
+    /// Everything but the identity: purpose, data class, consent, human oversight and the
+    /// trace id, from the headers. `tenant` and `user` are left `None`. Resolvers that take the
+    /// identity from elsewhere (e.g. [`crate::context::JwtResolver`]) share this parsing.
+    pub fn resolve_declared(&self, parts: &Parts) -> Result<RequestContext, ResolveError> {
         let h = &parts.headers;
         let n = &self.names;
-        let tenant = single(h, &n.tenant)?
-            .map(|s| id_token(&n.tenant, s))
-            .transpose()?;
-        let user = single(h, &n.user)?.map(str::to_owned);
         let purpose = single(h, &n.purpose)?
-            .map(|s| id_token(&n.purpose, &s.to_ascii_lowercase()))
+            .map(|s| id_token(n.purpose.as_str(), &s.to_ascii_lowercase()))
             .transpose()?;
         let data_class = match single(h, &n.data_class)? {
             None => DataClass::Customer,
-            Some(s) => DataClass::parse(&s.to_ascii_lowercase()).ok_or_else(|| ResolveError {
-                header: n.data_class.as_str().to_owned(),
-                reason: "must be one of customer, public, synthetic".to_owned(),
+            Some(s) => DataClass::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+                ResolveError::malformed(
+                    n.data_class.as_str(),
+                    "must be one of customer, public, synthetic",
+                )
             })?,
         };
         let mut consent = Vec::new();
         for value in h.get_all(&n.consent) {
-            let s = value.to_str().map_err(|_| ResolveError {
-                header: n.consent.as_str().to_owned(),
-                reason: "not visible ASCII".to_owned(),
-            })?;
+            let s = value
+                .to_str()
+                .map_err(|_| ResolveError::malformed(n.consent.as_str(), "not visible ASCII"))?;
             for item in s.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                consent.push(id_token(&n.consent, &item.to_ascii_lowercase())?);
+                consent.push(id_token(n.consent.as_str(), &item.to_ascii_lowercase())?);
             }
         }
         let human_oversight = match single(h, &n.human_oversight)? {
             None => false,
             Some(s) if s.eq_ignore_ascii_case("attested") => true,
             Some(_) => {
-                return Err(ResolveError {
-                    header: n.human_oversight.as_str().to_owned(),
-                    reason: "the only accepted value is `attested`".to_owned(),
-                });
+                return Err(ResolveError::malformed(
+                    n.human_oversight.as_str(),
+                    "the only accepted value is `attested`",
+                ));
             }
         };
         Ok(RequestContext {
-            tenant,
-            user,
+            tenant: None,
+            user: None,
             purpose,
             data_class,
             consent,
             human_oversight,
             trace_id: trace_id_of(h),
+        })
+    }
+}
+
+impl ContextResolver for HeaderResolver {
+    fn resolve(&self, parts: &Parts) -> Result<RequestContext, ResolveError> {
+        let h = &parts.headers;
+        let n = &self.names;
+        let tenant = single(h, &n.tenant)?
+            .map(|s| id_token(n.tenant.as_str(), s))
+            .transpose()?;
+        let user = single(h, &n.user)?.map(str::to_owned);
+        Ok(RequestContext {
+            tenant,
+            user,
+            ..self.resolve_declared(parts)?
         })
     }
 }

@@ -96,6 +96,17 @@ pub struct MalformedRequest {
     pub detail: String,
 }
 
+/// The caller's identity is missing or cannot be verified (e.g. an expired or wrongly signed
+/// token when identity comes from a JWT).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Unauthenticated {
+    /// What is wrong (never quotes the credentials).
+    pub detail: String,
+    /// No credentials were sent at all (the challenge then carries no error code).
+    pub missing: bool,
+}
+
 /// The policy cannot be applied right now; the request is refused rather than let through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{detail}")]
@@ -140,6 +151,9 @@ pub enum Denial {
     /// `policy-unavailable`
     #[error(transparent)]
     PolicyUnavailable(#[from] PolicyUnavailable),
+    /// `unauthenticated`
+    #[error(transparent)]
+    Unauthenticated(#[from] Unauthenticated),
 }
 
 impl Denial {
@@ -157,6 +171,7 @@ impl Denial {
             Denial::BodyTooLarge(_) => "body-too-large",
             Denial::MalformedRequest(_) => "malformed-request",
             Denial::PolicyUnavailable(_) => "policy-unavailable",
+            Denial::Unauthenticated(_) => "unauthenticated",
         }
     }
 }

@@ -32,5 +32,5 @@ pub use decision::{Decision, Obligations, Outcome};
 pub use denial::{
     AiOptedOut, BodyTooLarge, ConsentRequired, Denial, FeatureOptedOut, HumanOversightRequired,
     MalformedRequest, PolicyUnavailable, ProhibitedUse, RegionPinned, TrainingDataBlocked,
-    UnknownTenant,
+    Unauthenticated, UnknownTenant,
 };

@@ -254,6 +254,9 @@ pub struct GatewayConfig {
     /// `[admin]`.
     #[serde(default)]
     pub admin: AdminSection,
+    /// `[identity]`: plain headers (default) or a verified JWT.
+    #[serde(default)]
+    pub identity: super::identity::IdentitySection,
     /// The file this config was read from (for error messages).
     #[serde(skip)]
     pub file: PathBuf,
@@ -288,6 +291,7 @@ impl GatewayConfig {
         if let Some(k) = &mut config.trace.pseudonym_key_file {
             resolve(k);
         }
+        config.identity.resolve_paths(base);
         if let Some(rest) = config.store.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
             if p.is_relative() && rest != ":memory:" {

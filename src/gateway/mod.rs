@@ -14,6 +14,7 @@
 //! ```
 
 mod config;
+mod identity;
 mod proxy;
 mod server;
 
@@ -21,5 +22,6 @@ pub use config::{
     AdminSection, GatewayConfig, GatewayConfigError, LimitsSection, PoliciesSection, RouteSection,
     ServerSection, StoreSection, TenantSeed, TokenSection, TraceSection, UpstreamSection,
 };
+pub use identity::{IdentityMode, IdentitySection};
 pub use proxy::{Proxy, ProxyBody, UpstreamTarget};
 pub use server::{Gateway, GatewayError, shutdown_signal};

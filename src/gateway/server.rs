@@ -114,6 +114,11 @@ impl Gateway {
             .pseudonymizer(pseudonymizer)
             .max_body_bytes(config.limits.max_body_bytes);
 
+        if let Some(jwt) = config.identity.jwt_resolver(&config.file)? {
+            tracing::info!(algorithm = %jwt.algorithm(), "identity from verified JWTs; x-tenant-id and x-user-id are ignored and stripped");
+            layer = layer.resolver(jwt);
+        }
+
         if config.upstream.is_empty() {
             return Err(invalid(
                 &config.file,

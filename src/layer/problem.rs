@@ -32,6 +32,7 @@ pub fn status_and_title(denial: &Denial) -> (StatusCode, &'static str) {
         Denial::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
         Denial::MalformedRequest(_) => (StatusCode::BAD_REQUEST, "Malformed request"),
         Denial::PolicyUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Policy unavailable"),
+        Denial::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Authentication required"),
     }
 }
 
@@ -60,6 +61,18 @@ pub fn denial_response(denial: &Denial, decision_id: &str, rule: Option<&str>) -
     );
     if let Ok(v) = HeaderValue::from_str(decision_id) {
         resp.headers_mut().insert(DECISION_ID, v);
+    }
+    if let Denial::Unauthenticated(u) = denial {
+        // RFC 6750 §3: no error code when no credentials were sent at all.
+        let challenge = if u.missing {
+            "Bearer"
+        } else {
+            r#"Bearer error="invalid_token""#
+        };
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     resp
 }

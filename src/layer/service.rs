@@ -14,11 +14,11 @@ use super::future::{Prepared, ResponseFuture};
 use super::labeller::Labeller;
 use super::layer::Shared;
 use super::problem;
-use crate::context::RequestContext;
 use crate::context::RouteSpec;
+use crate::context::{RequestContext, ResolveError, ResolveErrorKind};
 use crate::engine::{
     BodyTooLarge, Decision, DecisionInput, Denial, MalformedRequest, Placement, PolicyUnavailable,
-    decide, needs_content,
+    Unauthenticated, decide, needs_content,
 };
 use crate::policy::CompiledPolicy;
 use crate::scan::{BodyFormat, ScanText, extract_text};
@@ -56,6 +56,7 @@ impl<S> std::fmt::Debug for Raigate<S> {
 const RULE_MALFORMED: &str = "request-malformed";
 const RULE_TOO_LARGE: &str = "request-body-too-large";
 const RULE_UNAVAILABLE: &str = "policy-unavailable";
+const RULE_UNAUTHENTICATED: &str = "request-unauthenticated";
 
 /// One request's decision in the making.
 struct Job {
@@ -299,10 +300,25 @@ fn scan_text(headers: &HeaderMap, bytes: &[u8]) -> Result<ScanText, Denial> {
     })
 }
 
+fn resolve_denial(e: ResolveError) -> Denial {
+    let detail = e.to_string();
+    match e.kind {
+        ResolveErrorKind::Malformed => MalformedRequest { detail }.into(),
+        ResolveErrorKind::Unauthenticated | ResolveErrorKind::MissingCredentials => {
+            Unauthenticated {
+                detail,
+                missing: e.kind == ResolveErrorKind::MissingCredentials,
+            }
+            .into()
+        }
+    }
+}
+
 fn refusal(denial: Denial) -> Decision {
     let rule = match &denial {
         Denial::BodyTooLarge(_) => RULE_TOO_LARGE,
         Denial::PolicyUnavailable(_) => RULE_UNAVAILABLE,
+        Denial::Unauthenticated(_) => RULE_UNAUTHENTICATED,
         _ => RULE_MALFORMED,
     };
     Decision::deny(Arc::from(rule), denial)
@@ -349,25 +365,20 @@ where
             started,
         };
         let tenants = job.shared.tenants.snapshot();
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
 
         let resolved = check_path(parts.uri.path())
-            .map_err(|detail| MalformedRequest { detail })
-            .and_then(|()| {
-                job.shared
-                    .resolver
-                    .resolve(&parts)
-                    .map_err(|e| MalformedRequest {
-                        detail: e.to_string(),
-                    })
-            });
+            .map_err(|detail| MalformedRequest { detail }.into())
+            .and_then(|()| job.shared.resolver.resolve(&parts).map_err(resolve_denial));
         let ctx = match resolved {
             Ok(ctx) => ctx,
-            Err(e) => {
-                let d = refusal(e.into());
+            Err(denial) => {
+                let d = refusal(denial);
                 return into_future(job.conclude::<S, ReqBody>(None, d, None, inner, None));
             }
         };
+        // What the service behind must not see (e.g. client-sent identity in JWT mode).
+        job.shared.resolver.strip(&mut parts);
         let d = job.decide(&ctx, &tenants, None);
         if !d.is_allowed() || !needs_content(&job.route, &job.policy) || body.is_end_stream() {
             let req = Request::from_parts(parts, body);
