@@ -305,7 +305,21 @@ fn usable(set: Option<LitSet>) -> Option<LitSet> {
     set.filter(|s| !s.is_empty() && s.keys().all(|k| !k.is_empty()))
 }
 
+/// Words so common in English that a literal made of one of them (plus white
+/// space) would send nearly every sentence to the regex.
+const STOP_WORDS: &[&[u8]] = &[
+    b"a", b"an", b"and", b"are", b"as", b"at", b"be", b"but", b"by", b"can", b"do", b"for",
+    b"from", b"have", b"he", b"her", b"his", b"how", b"i", b"if", b"in", b"is", b"it", b"its",
+    b"me", b"my", b"no", b"not", b"of", b"on", b"or", b"our", b"she", b"so", b"that", b"the",
+    b"their", b"them", b"they", b"this", b"to", b"up", b"was", b"we", b"what", b"will", b"with",
+    b"you", b"your",
+];
+
 fn literal_weight(lit: &[u8]) -> usize {
+    let word = lit.trim_ascii();
+    if STOP_WORDS.contains(&word) {
+        return 1;
+    }
     // Multi-word literals are much rarer than their length suggests.
     let spaces = lit.iter().filter(|&&b| b == b' ').count();
     (lit.len() + 3 * spaces).min(24)
@@ -415,6 +429,124 @@ fn look_anchor(look: Look) -> Anchor {
     }
 }
 
+/// How a sub-expression ends, for anchoring the literal that follows it.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    /// Every match that `transparent` does not cover ends where an ASCII
+    /// alphanumeric byte that follows starts a word: its last byte is not ASCII
+    /// alphanumeric, or it ends with a word-boundary or start assertion.
+    boundary: bool,
+    /// It can match the empty string without asserting anything, so what
+    /// precedes it decides.
+    transparent: bool,
+}
+
+impl Ends {
+    const UNKNOWN: Ends = Ends {
+        boundary: false,
+        transparent: true,
+    };
+
+    /// `prefix` followed by `self`.
+    fn after(self, prefix: Ends) -> Ends {
+        if self.transparent {
+            Ends {
+                boundary: self.boundary && prefix.boundary,
+                transparent: prefix.transparent,
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Whether what follows starts at a word start when it starts with an
+    /// ASCII alphanumeric byte.
+    fn anchors(self) -> bool {
+        self.boundary && !self.transparent
+    }
+}
+
+fn ends(hir: &Hir) -> Ends {
+    match hir.kind() {
+        HirKind::Empty => Ends::UNKNOWN,
+        HirKind::Look(look) => match look_anchor(*look) {
+            Anchor::Yes | Anchor::IfAlnum => Ends {
+                boundary: true,
+                transparent: false,
+            },
+            Anchor::No => Ends::UNKNOWN,
+        },
+        HirKind::Literal(lit) => match lit.0.last() {
+            None => Ends::UNKNOWN,
+            Some(b) => Ends {
+                boundary: !b.is_ascii_alphanumeric(),
+                transparent: false,
+            },
+        },
+        HirKind::Class(class) => {
+            let alnum = match class {
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .any(|r| hits_ascii_alnum(u32::from(r.start()), u32::from(r.end()))),
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .any(|r| hits_ascii_alnum(u32::from(r.start()), u32::from(r.end()))),
+            };
+            Ends {
+                boundary: !alnum,
+                transparent: false,
+            }
+        }
+        HirKind::Capture(cap) => ends(&cap.sub),
+        HirKind::Repetition(rep) => {
+            if rep.max == Some(0) {
+                return Ends::UNKNOWN;
+            }
+            let sub = ends(&rep.sub);
+            Ends {
+                boundary: sub.boundary,
+                transparent: rep.min == 0 || sub.transparent,
+            }
+        }
+        HirKind::Concat(subs) => subs
+            .iter()
+            .fold(Ends::UNKNOWN, |prefix, sub| ends(sub).after(prefix)),
+        HirKind::Alternation(subs) => {
+            let all: Vec<Ends> = subs.iter().map(ends).collect();
+            Ends {
+                boundary: all.iter().all(|e| e.boundary),
+                transparent: all.iter().any(|e| e.transparent),
+            }
+        }
+    }
+}
+
+/// Whether `lo..=hi` contains an ASCII letter or digit.
+fn hits_ascii_alnum(lo: u32, hi: u32) -> bool {
+    [(0x30, 0x39), (0x41, 0x5a), (0x61, 0x7a)]
+        .iter()
+        .any(|&(a, b)| lo <= b && hi >= a)
+}
+
+/// Strengthen the anchors of literals that start right after `prefix`.
+fn anchor_after(prefix: Ends, set: LitSet) -> LitSet {
+    if !prefix.anchors() {
+        return set;
+    }
+    let mut out = LitSet::new();
+    for (lit, flag) in set {
+        let f = if lit.is_empty() {
+            flag.max(Anchor::IfAlnum)
+        } else {
+            flag.max(resolve(Anchor::IfAlnum, &lit))
+        };
+        out.insert(lit, f);
+    }
+    out
+}
+
 fn analyze(hir: &Hir) -> Info {
     match hir.kind() {
         HirKind::Empty => Info {
@@ -461,8 +593,12 @@ fn analyze(hir: &Hir) -> Info {
             let mut cur = singleton(Vec::new(), Anchor::No);
             let mut whole = true;
             let mut req: Option<LitSet> = None;
+            // How the subs before the current one end: a literal restarting
+            // after a prefix that always ends in a non-word byte is anchored.
+            let mut prefix = Ends::UNKNOWN;
             for sub in subs {
                 let info = analyze(sub);
+                let sub_ends = ends(sub);
                 req = best(req, info.req);
                 match info.exact {
                     Some(e) if cur.len().saturating_mul(e.len()) <= SET_LIMIT => {
@@ -470,15 +606,18 @@ fn analyze(hir: &Hir) -> Info {
                     }
                     other => {
                         whole = false;
-                        let flushed = std::mem::replace(
-                            &mut cur,
-                            other
-                                .filter(|e| e.len() <= SET_LIMIT)
-                                .unwrap_or_else(|| singleton(Vec::new(), Anchor::No)),
-                        );
+                        let restart = match other.filter(|e| e.len() <= SET_LIMIT) {
+                            Some(e) => anchor_after(prefix, e),
+                            None => anchor_after(
+                                sub_ends.after(prefix),
+                                singleton(Vec::new(), Anchor::No),
+                            ),
+                        };
+                        let flushed = std::mem::replace(&mut cur, restart);
                         req = best(req, Some(flushed));
                     }
                 }
+                prefix = sub_ends.after(prefix);
             }
             if whole {
                 Info {
@@ -1773,5 +1912,61 @@ mod tests {
         }
         assert_eq!(hits(&s, "kill\u{10FFFF}x"), vec![0]);
         assert_eq!(hits(&s, "ABxyzC"), vec![0]);
+    }
+}
+
+#[cfg(test)]
+mod anchoring_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn scanner(pattern: &str) -> Scanner {
+        let patterns = vec![pattern.to_owned()];
+        Scanner::new(&[RuleSpec {
+            phrases: &[],
+            patterns: &patterns,
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_literal_after_an_optional_word_and_a_space_is_still_found() {
+        let s = scanner(r"\b(?:write|make) (?:me )?(?:\w+ )?(?:racist|sexist) (?:jokes|memes)\b");
+        for hit in [
+            "write racist jokes",
+            "make me some racist memes",
+            "ok, write me sexist jokes.",
+        ] {
+            assert!(!s.scan(hit).is_empty(), "{hit}");
+        }
+        for miss in ["write antiracist jokes", "make me some racism memes"] {
+            assert!(s.scan(miss).is_empty(), "{miss}");
+        }
+    }
+
+    #[test]
+    fn a_literal_that_may_follow_a_word_character_is_not_anchored() {
+        // `racist` may follow `x` directly: it must be found inside a word.
+        let s = scanner(r"\bfoo\w{0,3}racist\b");
+        assert!(!s.scan("a fooxracist b").is_empty());
+        assert!(!s.scan("fooracist").is_empty());
+        // A class that holds letters does not anchor what follows.
+        let s = scanner(r"\bq[a ]racist\b");
+        assert!(!s.scan("qaracist").is_empty());
+        assert!(!s.scan("q racist").is_empty());
+    }
+
+    #[test]
+    fn stop_words_are_not_chosen_as_anchors_when_a_rarer_set_exists() {
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(r"\b(?:the|my) (?:\w+ )?(?:ransomware|keylogger)\b")
+            .unwrap();
+        let lits = required_literals(&hir).unwrap();
+        assert!(
+            lits.keys()
+                .all(|k| k.starts_with(b"ransomware") || k.starts_with(b"keylogger")),
+            "{lits:?}"
+        );
     }
 }
