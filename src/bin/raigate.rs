@@ -109,7 +109,7 @@ fn main() -> ExitCode {
                 }
             };
             let result = runtime.block_on(async move {
-                let gateway = Gateway::build(cfg)?;
+                let gateway = Gateway::build(cfg).await?;
                 gateway.serve(shutdown_signal()).await
             });
             match result {
