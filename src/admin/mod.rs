@@ -26,13 +26,17 @@
 //! cannot be written the transaction rolls back and the call answers 503 `policy-unavailable`
 //! with nothing changed. (Only a database failure between a durable record and the commit can
 //! leave a record of a change that did not happen, and that call then answers 503 as well.)
+//!
+//! [`AdminClient`] is a small client of this API; `raigate tenants …` uses it.
 
 mod auth;
+mod client;
 mod error;
 mod routes;
 mod state;
 
 pub use auth::{AdminToken, Principal, Role, TokenError, token_sha256};
+pub use client::{AdminClient, ClientError, SettingsChange};
 pub use error::AdminError;
 pub use routes::{AdminApiDoc, Problem, TenantInput, TenantList, router};
 pub use state::AdminState;
