@@ -719,3 +719,126 @@ async fn the_gateway_serves_the_admin_api_and_records_changes_in_its_trace() {
     .await
     .problem(403, "feature-opted-out");
 }
+
+/// A TCP proxy to PostgreSQL that can be switched off: then it cuts every connection and
+/// closes new ones at once, as a database that went away.
+struct Switch {
+    addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Switch {
+    async fn start(target: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (u, c, target) = (up.clone(), conns.clone(), target.to_owned());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !u.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                c.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Switch { addr, up, conns }
+    }
+
+    fn set(&self, on: bool) {
+        self.up.store(on, std::sync::atomic::Ordering::SeqCst);
+        if !on {
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_closed_and_the_store_reconnects() {
+    let Some(schema) = pg::schema().await else {
+        return;
+    };
+    let switch = Switch::start("127.0.0.1:5432").await;
+    let via_switch = format!(
+        "postgres://postgres@{}/test?schema={}&connect_timeout=1",
+        switch.addr, schema.name
+    );
+    let sink: Arc<dyn DecisionSink> = Arc::new(MemorySink::new());
+    let a = Replica::start(
+        &via_switch,
+        seeds(),
+        sink.clone(),
+        Duration::from_secs(1),
+        Duration::from_millis(200),
+    )
+    .await;
+    let b = Replica::start(
+        &schema.url(),
+        seeds(),
+        sink,
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(a.summarize("acme").await.status, 200);
+
+    switch.set(false);
+    let down = Instant::now();
+    while a.summarize("acme").await.status != 503 {
+        assert!(
+            down.elapsed() < Duration::from_secs(5),
+            "still allowed after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.admin(Method::GET, "/readyz", None, "")
+        .await
+        .problem(503, "policy-unavailable");
+    a.admin(Method::PUT, "/v1/tenants/acme/opt-outs/clips", Some(OP), "")
+        .await
+        .problem(503, "store-unavailable");
+
+    switch.set(true);
+    let up = Instant::now();
+    while a.summarize("acme").await.status != 200 {
+        assert!(
+            up.elapsed() < Duration::from_secs(10),
+            "no recovery after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.admin(Method::GET, "/readyz", None, "").await.status, 200);
+    // Both of A's connections are back: its writes work, and it hears B's changes.
+    let resp = a
+        .admin(Method::PUT, "/v1/tenants/acme/opt-outs/clips", Some(OP), "")
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let since = Instant::now();
+    let resp = b
+        .admin(
+            Method::PUT,
+            "/v1/tenants/acme/opt-outs/summarization",
+            Some(OP),
+            "",
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    until_status(&a, 403, since).await;
+    assert!(
+        since.elapsed() < Duration::from_secs(1),
+        "A did not hear B's change within 1 s"
+    );
+}
