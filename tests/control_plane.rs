@@ -365,6 +365,12 @@ async fn versions_preconditions_and_admin_records() {
     r.admin(Method::GET, "/v1/tenants/ghost", Some(OP), "")
         .await
         .problem(404, "tenant-not-found");
+    r.admin(Method::GET, "/v1/tenants/%FF", Some(OP), "")
+        .await
+        .problem(400, "malformed-request");
+    r.admin(Method::POST, "/v1/tenants/acme", Some(OP), "")
+        .await
+        .problem(405, "method-not-allowed");
 
     // The tenant admin turns summarization off; the layer enforces it at once (same process).
     assert_eq!(r.summarize("acme").await.status, 200);

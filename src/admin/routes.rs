@@ -3,6 +3,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -115,6 +116,12 @@ fn yes() -> bool {
 pub struct TenantList {
     /// The tenants the caller may read, ordered by id.
     pub tenants: Vec<TenantSettings>,
+}
+
+/// Path and body extraction failures answer as problems too.
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, AdminError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| AdminError::Malformed(format!("bad path: {}", e.body_text())))
 }
 
 fn auth(state: &AdminState, headers: &HeaderMap) -> Result<Principal, AdminError> {
@@ -279,10 +286,11 @@ async fn list_tenants(
     security(("bearer" = [])))]
 async fn get_tenant(
     State(state): State<AdminState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AdminError> {
     let who = auth(&state, &headers)?;
+    let id = path(id)?;
     may_read(&who, &id)?;
     match state
         .store
@@ -320,14 +328,16 @@ async fn get_tenant(
     security(("bearer" = [])))]
 async fn put_tenant(
     State(state): State<AdminState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AdminError> {
     let started = Instant::now();
     let who = auth(&state, &headers)?;
+    let id = path(id)?;
     may_write(&who, &id)?;
     let expected = if_match(&headers)?;
+    let body = body.map_err(|e| AdminError::Malformed(e.body_text()))?;
     let input: TenantInput = serde_json::from_slice(&body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => AdminError::Invalid(e.to_string()),
         _ => AdminError::Malformed(format!("the body is not JSON: {e}")),
@@ -384,13 +394,13 @@ async fn put_tenant(
 
 async fn toggle(
     state: AdminState,
-    id: String,
-    feature: String,
+    ids: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     opted_out: bool,
 ) -> Result<Response, AdminError> {
     let started = Instant::now();
     let who = auth(&state, &headers)?;
+    let (id, feature) = path(ids)?;
     may_write(&who, &id)?;
     if state.policy.current().feature(&feature).is_none() {
         return Err(AdminError::FeatureNotFound(feature));
@@ -428,10 +438,10 @@ async fn toggle(
     security(("bearer" = [])))]
 async fn opt_out(
     State(state): State<AdminState>,
-    Path((id, feature)): Path<(String, String)>,
+    ids: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AdminError> {
-    toggle(state, id, feature, headers, true).await
+    toggle(state, ids, headers, true).await
 }
 
 /// Opt the tenant back into a feature.
@@ -450,10 +460,10 @@ async fn opt_out(
     security(("bearer" = [])))]
 async fn opt_in(
     State(state): State<AdminState>,
-    Path((id, feature)): Path<(String, String)>,
+    ids: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AdminError> {
-    toggle(state, id, feature, headers, false).await
+    toggle(state, ids, headers, false).await
 }
 
 /// Liveness.

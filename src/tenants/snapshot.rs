@@ -178,3 +178,39 @@ impl TenantView {
         self.current.rcu(|cur| cur.without(id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tracked_views_age() {
+        let fixed = TenantView::from_settings([TenantSettings::new("acme")]);
+        assert_eq!(fixed.staleness(), None);
+        let tracked = TenantView::tracked(TenantSnapshot::new([TenantSettings::new("acme")]));
+        std::thread::sleep(Duration::from_millis(30));
+        let age = tracked.staleness().unwrap_or_default();
+        assert!(age >= Duration::from_millis(20), "{age:?}");
+        tracked.mark_fresh();
+        assert!(tracked.staleness().unwrap_or(Duration::MAX) < age);
+        assert_eq!(
+            tracked.snapshot().len(),
+            1,
+            "marking fresh keeps the content"
+        );
+    }
+
+    #[test]
+    fn upsert_newer_keeps_the_newest_version() {
+        let view = TenantView::from_settings([TenantSettings::new("acme")]);
+        let mut v3 = TenantSettings::new("acme").opt_out("captions");
+        v3.version = 3;
+        view.upsert_newer(v3.clone());
+        let mut v2 = TenantSettings::new("acme");
+        v2.version = 2;
+        view.upsert_newer(v2);
+        assert_eq!(view.snapshot().get("acme"), Some(&v3));
+        view.remove("acme");
+        assert!(view.snapshot().is_empty());
+    }
+}
