@@ -27,6 +27,33 @@ const RESYNC_PAYLOAD: &str = "*";
 
 const COLUMNS: &str = "id, region, ai_enabled, opted_out, version";
 
+/// A read that takes longer is abandoned and its connection replaced (a silent network).
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Writes wait for the audit record too, so they get longer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The result of an operation run under a time limit; on timeout, forget the connection so
+/// that the next call reconnects, otherwise forget it only if it broke.
+fn settle<T>(
+    guard: &mut MutexGuard<'_, Option<Client>>,
+    limit: Duration,
+    outcome: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+) -> Result<T, StoreError> {
+    match outcome {
+        Ok(result) => {
+            reset_if_closed(guard);
+            result
+        }
+        Err(_) => {
+            **guard = None;
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} s",
+                limit.as_secs()
+            )))
+        }
+    }
+}
+
 /// The PostgreSQL store (`postgres://…`), for many replicas.
 ///
 /// Migrations run on connect, inside a schema of its own (`?schema=NAME` in the URL, default
@@ -206,6 +233,9 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
         }
+        // Notice a silent network on idle connections (the listener's) too.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(15));
         let mut client = open_client(&config, schema).await?;
         migrate(&mut client, schema).await?;
         let (events, _) = broadcast::channel(1024);
@@ -307,14 +337,20 @@ impl TenantStore for PgStore {
         Box::pin(async move {
             let mut guard = self.client().await?;
             let client = guard.as_ref().ok_or_else(|| unavailable("no connection"))?;
-            let result = client
-                .query(
-                    &format!("SELECT {COLUMNS} FROM raigate_tenants ORDER BY id"),
-                    &[],
-                )
-                .await;
-            reset_if_closed(&mut guard);
-            result.map_err(db_error)?.iter().map(to_settings).collect()
+            let outcome = tokio::time::timeout(READ_TIMEOUT, async {
+                client
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM raigate_tenants ORDER BY id"),
+                        &[],
+                    )
+                    .await
+                    .map_err(db_error)
+            })
+            .await;
+            settle(&mut guard, READ_TIMEOUT, outcome)?
+                .iter()
+                .map(to_settings)
+                .collect()
         })
     }
 
@@ -322,9 +358,8 @@ impl TenantStore for PgStore {
         Box::pin(async move {
             let mut guard = self.client().await?;
             let client = guard.as_ref().ok_or_else(|| unavailable("no connection"))?;
-            let result = get_row(client, id, false).await;
-            reset_if_closed(&mut guard);
-            result
+            let outcome = tokio::time::timeout(READ_TIMEOUT, get_row(client, id, false)).await;
+            settle(&mut guard, READ_TIMEOUT, outcome)
         })
     }
 
@@ -336,8 +371,12 @@ impl TenantStore for PgStore {
         Box::pin(async move {
             let mut guard = self.client().await?;
             let client = guard.as_mut().ok_or_else(|| unavailable("no connection"))?;
-            let result = apply_tx(client, &self.inner.channel, mutation, audit).await;
-            reset_if_closed(&mut guard);
+            let outcome = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                apply_tx(client, &self.inner.channel, mutation, audit),
+            )
+            .await;
+            let result = settle(&mut guard, WRITE_TIMEOUT, outcome);
             drop(guard);
             if let Ok(a) = &result
                 && a.changed
@@ -355,9 +394,12 @@ impl TenantStore for PgStore {
         Box::pin(async move {
             let mut guard = self.client().await?;
             let client = guard.as_mut().ok_or_else(|| unavailable("no connection"))?;
-            let result = seed_tx(client, &self.inner.channel, &tenants).await;
-            reset_if_closed(&mut guard);
-            result
+            let outcome = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                seed_tx(client, &self.inner.channel, &tenants),
+            )
+            .await;
+            settle(&mut guard, WRITE_TIMEOUT, outcome)
         })
     }
 
