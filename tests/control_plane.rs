@@ -726,12 +726,38 @@ async fn the_gateway_serves_the_admin_api_and_records_changes_in_its_trace() {
     .problem(403, "feature-opted-out");
 }
 
-/// A TCP proxy to PostgreSQL that can be switched off: then it cuts every connection and
-/// closes new ones at once, as a database that went away.
+/// A TCP proxy to PostgreSQL that can be switched off (it cuts every connection and closes new
+/// ones at once, as a database that went away) or frozen (bytes stop flowing, connections stay
+/// open, as a silent network).
 struct Switch {
     addr: SocketAddr,
     up: Arc<std::sync::atomic::AtomicBool>,
+    frozen: tokio::sync::watch::Sender<bool>,
     conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Copy bytes from `from` to `to`, holding them while frozen.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while *frozen.borrow_and_update() {
+            if frozen.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Switch {
@@ -740,26 +766,37 @@ impl Switch {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (frozen, frozen_rx) = tokio::sync::watch::channel(false);
         let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (u, c, target) = (up.clone(), conns.clone(), target.to_owned());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     continue;
                 };
                 if !u.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let target = target.clone();
+                let (target, f1, f2) = (target.clone(), frozen_rx.clone(), frozen_rx.clone());
                 c.lock().unwrap().push(tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        tokio::select! {
+                            () = pump(ir, ow, f1) => {},
+                            () = pump(or, iw, f2) => {},
+                        }
                     }
                 }));
             }
         });
-        Switch { addr, up, conns }
+        Switch {
+            addr,
+            up,
+            frozen,
+            conns,
+        }
     }
 
     fn set(&self, on: bool) {
@@ -769,6 +806,10 @@ impl Switch {
                 c.abort();
             }
         }
+    }
+
+    fn freeze(&self, frozen: bool) {
+        let _ = self.frozen.send(frozen);
     }
 }
 
@@ -847,4 +888,54 @@ async fn a_database_outage_fails_closed_and_the_store_reconnects() {
         since.elapsed() < Duration::from_secs(1),
         "A did not hear B's change within 1 s"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_network_fails_closed_and_recovers() {
+    let Some(schema) = pg::schema().await else {
+        return;
+    };
+    let switch = Switch::start("127.0.0.1:5432").await;
+    let via_switch = format!(
+        "postgres://postgres@{}/test?schema={}&connect_timeout=1",
+        switch.addr, schema.name
+    );
+    let a = Replica::start(
+        &via_switch,
+        seeds(),
+        Arc::new(MemorySink::new()),
+        Duration::from_secs(1),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(a.summarize("acme").await.status, 200);
+
+    // No RST, no FIN: queries just hang. The bound still holds.
+    switch.freeze(true);
+    let frozen = Instant::now();
+    while a.summarize("acme").await.status != 503 {
+        assert!(
+            frozen.elapsed() < Duration::from_secs(5),
+            "still allowed after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past the read timeout the hung connection is replaced; the new one hangs too.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    a.summarize("acme").await.problem(503, "policy-unavailable");
+
+    switch.freeze(false);
+    let thawed = Instant::now();
+    while a.summarize("acme").await.status != 200 {
+        assert!(
+            thawed.elapsed() < Duration::from_secs(10),
+            "no recovery after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.admin(Method::GET, "/readyz", None, "").await.status, 200);
+    let resp = a
+        .admin(Method::PUT, "/v1/tenants/acme/opt-outs/clips", Some(OP), "")
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }

@@ -29,6 +29,8 @@ const COLUMNS: &str = "id, region, ai_enabled, opted_out, version";
 
 /// A read that takes longer is abandoned and its connection replaced (a silent network).
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connecting, handshake included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writes wait for the audit record too, so they get longer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -147,7 +149,11 @@ fn to_settings(row: &Row) -> Result<TenantSettings, StoreError> {
 }
 
 async fn open_client(config: &Config, schema: &str) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(db_error)?;
+    // `connect_timeout` covers the TCP connect only; bound the handshake as well.
+    let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| unavailable("connecting timed out"))?
+        .map_err(db_error)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "tenant store connection ended");
@@ -285,8 +291,11 @@ async fn listen(inner: Weak<Inner>, mut ready: Option<tokio::sync::oneshot::Send
         let channel = strong.channel.clone();
         let events = strong.events.clone();
         drop(strong);
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls)).await;
+        match connected {
+            Err(_) => tracing::warn!("tenant change listener: connecting timed out"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "tenant change listener cannot connect"),
+            Ok(Ok((client, mut connection))) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
                     let mut messages =
@@ -306,8 +315,10 @@ async fn listen(inner: Weak<Inner>, mut ready: Option<tokio::sync::oneshot::Send
                         }
                     }
                 });
-                match client.batch_execute(&format!("LISTEN \"{channel}\"")).await {
-                    Ok(()) => {
+                let sql = format!("LISTEN \"{channel}\"");
+                let listen = client.batch_execute(&sql);
+                match tokio::time::timeout(CONNECT_TIMEOUT, listen).await {
+                    Ok(Ok(())) => {
                         if let Some(r) = ready.take() {
                             let _ = r.send(());
                         }
@@ -322,11 +333,11 @@ async fn listen(inner: Weak<Inner>, mut ready: Option<tokio::sync::oneshot::Send
                             let _ = events.send(event);
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "LISTEN failed"),
+                    Err(_) => tracing::warn!("LISTEN timed out"),
                 }
                 driver.abort();
             }
-            Err(e) => tracing::warn!(error = %e, "tenant change listener cannot connect"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
