@@ -939,3 +939,64 @@ async fn a_silent_network_fails_closed_and_recovers() {
         .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_binaries_share_tenant_settings_over_postgres() {
+    let Some(schema) = pg::schema().await else {
+        return;
+    };
+    let us = upstream("ai-us").await;
+    let extra = format!(
+        "\n[store]\nurl = \"{}\"\n\n[[admin.token]]\nsha256 = \"{}\"\nrole = \"operator\"\n",
+        schema.url(),
+        hex::encode(token_sha256(OP))
+    );
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let upstreams = [("ai-us", us.addr, "us-east-1")];
+    let (gw_a, admin_a) = gateway_with_admin(&gateway_config(
+        dir_a.path(),
+        "us-east-1",
+        &upstreams,
+        &extra,
+    ));
+    let (gw_b, _admin_b) = gateway_with_admin(&gateway_config(
+        dir_b.path(),
+        "us-east-1",
+        &upstreams,
+        &extra,
+    ));
+    let chat_req = chat("Summarise our meeting notes.");
+    let url_b = gw_b.url("/v1/chat/completions");
+    let ask_b = || post_json(&url_b, &[("x-tenant-id", "acme")], &chat_req);
+    assert_eq!(ask_b().await.status, 200);
+    // Seeded by both, created once.
+    let auth = bearer(OP);
+    let acme = send(
+        Method::GET,
+        &format!("http://{admin_a}/v1/tenants/acme"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(acme.header("etag"), Some("\"1\""));
+
+    for (method, status) in [(Method::PUT, 403), (Method::DELETE, 200)] {
+        let since = Instant::now();
+        let resp = send(
+            method,
+            &format!("http://{admin_a}/v1/tenants/acme/opt-outs/assistant"),
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        while ask_b().await.status.as_u16() != status {
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "B did not follow within 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    drop((gw_a, gw_b));
+}
