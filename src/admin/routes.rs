@@ -499,3 +499,28 @@ async fn readyz(State(state): State<AdminState>) -> Response {
 async fn openapi() -> Response {
     Json(AdminApiDoc::openapi()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc = serde_json::to_value(super::AdminApiDoc::openapi()).unwrap_or_default();
+        let paths = doc.get("paths").and_then(|p| p.as_object());
+        let mut names: Vec<&str> = paths
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "/healthz",
+                "/readyz",
+                "/v1/tenants",
+                "/v1/tenants/{id}",
+                "/v1/tenants/{id}/opt-outs/{feature}"
+            ]
+        );
+    }
+}
