@@ -22,10 +22,12 @@
 //! | [`scan`] | text normalisation, JSON text extraction, phrase and pattern matching |
 //! | [`label`] | `AI-Disclosure` header, JSON, WebVTT, SRT and SSE labelling |
 //! | [`layer`] | the tower middleware |
-//! | [`tenants`] | tenant settings and the live snapshot |
+//! | [`tenants`] | tenant settings, stores (SQLite, PostgreSQL), the live snapshot and its sync |
+//! | [`admin`] | the admin HTTP API and its bearer-token auth |
 //! | [`trace`] | decision records and sinks |
 //! | [`gateway`] | config file and reverse proxy |
 
+pub mod admin;
 pub mod context;
 pub mod engine;
 pub mod gateway;

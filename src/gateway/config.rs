@@ -85,6 +85,21 @@ pub struct StoreSection {
     /// `sqlite://FILE` or `postgres://…`.
     #[serde(default = "default_store")]
     pub url: String,
+    /// AI requests get 503 `policy-unavailable` once the settings snapshot has not been
+    /// refreshed from the store for longer than this (seconds).
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness_secs: u64,
+    /// Period of the full resync behind the change feed (seconds).
+    #[serde(default = "default_resync")]
+    pub resync_secs: u64,
+}
+
+fn default_max_staleness() -> u64 {
+    crate::layer::DEFAULT_MAX_STALENESS.as_secs()
+}
+
+fn default_resync() -> u64 {
+    crate::tenants::DEFAULT_RESYNC.as_secs()
 }
 
 fn default_store() -> String {
@@ -95,6 +110,8 @@ impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
             url: default_store(),
+            max_staleness_secs: default_max_staleness(),
+            resync_secs: default_resync(),
         }
     }
 }

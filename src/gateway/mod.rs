@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = raigate::gateway::GatewayConfig::load("raigate.toml".as_ref())?;
-//! let gateway = raigate::gateway::Gateway::build(config)?;
+//! let gateway = raigate::gateway::Gateway::build(config).await?;
 //! gateway.serve(async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```

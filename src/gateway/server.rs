@@ -15,9 +15,10 @@ use tower::ServiceBuilder;
 use super::config::{GatewayConfig, GatewayConfigError};
 use super::proxy::{Proxy, UpstreamTarget};
 use crate::RaigateLayer;
+use crate::admin::{AdminState, AdminToken};
 use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
-use crate::tenants::{TenantSettings, TenantView};
+use crate::tenants::{StoreError, TenantSettings, TenantSync, store};
 use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer};
 
 /// The gateway cannot start.
@@ -29,6 +30,9 @@ pub enum GatewayError {
     /// The policy bundle is wrong.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The tenant store cannot be opened or read.
+    #[error("tenant store: {0}")]
+    Store(#[from] StoreError),
     /// A file or socket failed.
     #[error("{what}: {source}")]
     Io {
@@ -45,6 +49,8 @@ pub struct Gateway {
     config: GatewayConfig,
     layer: RaigateLayer,
     proxy: Proxy,
+    admin: AdminState,
+    sync: TenantSync,
 }
 
 fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> GatewayConfigError {
@@ -56,8 +62,9 @@ fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> Ga
 }
 
 impl Gateway {
-    /// Load the policy, seed the tenants, open the trace and wire the proxy.
-    pub fn build(config: GatewayConfig) -> Result<Self, GatewayError> {
+    /// Load the policy, open the tenant store (creating missing `[[tenant]]` seeds and starting
+    /// the sync task), open the trace and wire the proxy and the admin API.
+    pub async fn build(config: GatewayConfig) -> Result<Self, GatewayError> {
         let policy = PolicyHandle::load(&config.policies.dir)?;
         let compiled = policy.current();
 
@@ -88,7 +95,20 @@ impl Gateway {
             }
             seeds.push(s);
         }
-        let tenants = TenantView::from_settings(seeds);
+        let mut tokens = Vec::with_capacity(config.admin.token.len());
+        for (i, t) in config.admin.token.iter().enumerate() {
+            let token = AdminToken::from_config(&t.sha256, &t.role, t.tenant.as_deref())
+                .map_err(|e| invalid(&config.file, format!("admin.token[{i}]"), e.to_string()))?;
+            tokens.push(token);
+        }
+        let store = store::connect(&config.store.url).await?;
+        let sync = TenantSync::builder(store.clone())
+            .seed(seeds)
+            .resync(Duration::from_secs(config.store.resync_secs.max(1)))
+            .start()
+            .await?;
+        let tenants = sync.view();
+        let max_staleness = Duration::from_secs(config.store.max_staleness_secs);
 
         let trace = &config.trace;
         let sink = JsonlSink::with_options(
@@ -109,10 +129,17 @@ impl Gateway {
                 source,
             })?;
 
-        let mut layer = RaigateLayer::new(policy, tenants, Arc::new(sink))
+        let sink = Arc::new(sink);
+        let admin = AdminState::new(store, policy.clone(), sink.clone())
+            .tokens(tokens)
+            .view(tenants.clone())
+            .region(&config.server.region)
+            .max_staleness(max_staleness);
+        let mut layer = RaigateLayer::new(policy, tenants, sink)
             .region(&config.server.region)
             .pseudonymizer(pseudonymizer)
-            .max_body_bytes(config.limits.max_body_bytes);
+            .max_body_bytes(config.limits.max_body_bytes)
+            .max_staleness(max_staleness);
 
         if let Some(jwt) = config.identity.jwt_resolver(&config.file)? {
             tracing::info!(algorithm = %jwt.algorithm(), "identity from verified JWTs; x-tenant-id and x-user-id are ignored and stripped");
@@ -182,6 +209,8 @@ impl Gateway {
             config,
             layer,
             proxy: Proxy::new(targets),
+            admin,
+            sync,
         })
     }
 
@@ -203,12 +232,44 @@ impl Gateway {
         self.serve_on(listener, shutdown).await
     }
 
-    /// Serve on a bound listener until `shutdown` resolves.
+    /// The tenant store sync (its view is the layer's).
+    pub fn tenant_sync(&self) -> &TenantSync {
+        &self.sync
+    }
+
+    /// The admin API's state.
+    pub fn admin(&self) -> &AdminState {
+        &self.admin
+    }
+
+    /// Serve the proxy on a bound listener and the admin API on `[server] admin_listen` until
+    /// `shutdown` resolves.
     pub async fn serve_on(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), GatewayError> {
+        let addr = self.config.server.admin_listen;
+        let admin = TcpListener::bind(addr)
+            .await
+            .map_err(|source| GatewayError::Io {
+                what: format!("binding the admin API on {addr}"),
+                source,
+            })?;
+        self.serve_with_admin(listener, admin, shutdown).await
+    }
+
+    /// Serve the proxy and the admin API on bound listeners until `shutdown` resolves.
+    pub async fn serve_with_admin(
+        self,
+        listener: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), GatewayError> {
+        let admin_local = admin.local_addr().map_err(|source| GatewayError::Io {
+            what: "reading the admin listen address".into(),
+            source,
+        })?;
         let local: SocketAddr = listener.local_addr().map_err(|source| GatewayError::Io {
             what: "reading the listen address".into(),
             source,
@@ -220,7 +281,20 @@ impl Gateway {
             policy.current().name(),
             policy.current().version()
         );
+        println!("raigate admin listening on http://{admin_local}");
         let reload = tokio::spawn(reload_on_sighup(policy));
+        let (stop_admin, mut admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_app = crate::admin::router(self.admin.clone());
+        let admin_task = tokio::spawn(async move {
+            let served = axum::serve(admin, admin_app)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stopped.changed().await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin API stopped");
+            }
+        });
 
         let service = ServiceBuilder::new()
             .map_request(|r: Request<Incoming>| r.map(axum::body::Body::new))
@@ -261,6 +335,14 @@ impl Gateway {
             tracing::warn!("connections still open after 10 s; closing");
         }
         reload.abort();
+        let _ = stop_admin.send(true);
+        if tokio::time::timeout(Duration::from_secs(5), admin_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("admin API still busy after 5 s; closing");
+        }
+        drop(self.sync);
         Ok(())
     }
 }

@@ -13,6 +13,8 @@ use crate::trace::{DecisionSink, Pseudonymizer};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default limit on response bodies buffered to be labelled (16 MiB).
 pub const DEFAULT_MAX_LABEL_BYTES: usize = 16 * 1024 * 1024;
+/// Default bound on the age of a store-fed tenant snapshot (30 s); older: `policy-unavailable`.
+pub const DEFAULT_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A layer configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +54,7 @@ pub(crate) struct Shared {
     pub(crate) provider: Option<Arc<str>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_label_bytes: usize,
+    pub(crate) max_staleness: std::time::Duration,
 }
 
 /// Applies raigate's Responsible-AI policy to the routes it is told about.
@@ -106,6 +109,7 @@ impl RaigateLayer {
                 provider: None,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
+                max_staleness: DEFAULT_MAX_STALENESS,
             }),
         }
     }
@@ -180,6 +184,14 @@ impl RaigateLayer {
     /// Largest response body buffered to label it; larger ones are labelled by header only.
     pub fn max_label_bytes(mut self, limit: usize) -> Self {
         self.shared_mut().max_label_bytes = limit;
+        self
+    }
+
+    /// Refuse AI requests with 503 `policy-unavailable` while the tenant view has not been
+    /// refreshed from its store for longer than `bound` (default 30 s). Views without a store
+    /// ([`TenantView::from_settings`]) are never stale.
+    pub fn max_staleness(mut self, bound: std::time::Duration) -> Self {
+        self.shared_mut().max_staleness = bound;
         self
     }
 

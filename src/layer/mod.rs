@@ -39,5 +39,8 @@ mod service;
 
 pub use body::{BoxError, ResponseBody};
 pub use future::ResponseFuture;
-pub use layer::{ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES, RaigateLayer};
+pub use layer::{
+    ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_STALENESS,
+    RaigateLayer,
+};
 pub use service::{DecisionInfo, Raigate};

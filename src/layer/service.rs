@@ -81,6 +81,9 @@ impl Job {
         tenants: &TenantSnapshot,
         content: Option<&ScanText>,
     ) -> Decision {
+        if let Some(stale) = self.stale_settings() {
+            return refusal(stale.into());
+        }
         let input = DecisionInput {
             ctx,
             route: &self.route,
@@ -91,6 +94,26 @@ impl Job {
             content,
         };
         decide(&input, tenants, &self.policy)
+    }
+
+    /// Fail closed: the tenant snapshot is older than the layer's bound.
+    fn stale_settings(&self) -> Option<PolicyUnavailable> {
+        let age = self.shared.tenants.staleness()?;
+        if age <= self.shared.max_staleness {
+            return None;
+        }
+        tracing::warn!(
+            decision_id = %self.id,
+            stale_for_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+            "tenant settings snapshot is stale; AI request refused"
+        );
+        Some(PolicyUnavailable {
+            detail: format!(
+                "tenant settings have not been refreshed for {} s (bound {} s); AI requests are refused until they are",
+                age.as_secs(),
+                self.shared.max_staleness.as_secs()
+            ),
+        })
     }
 
     fn record(&self, ctx: Option<&RequestContext>, d: &Decision) -> DecisionRecord {

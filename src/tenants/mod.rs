@@ -1,8 +1,10 @@
-//! Tenant settings, and the in-memory snapshot the hot path reads.
+//! Tenant settings, their stores, and the in-memory snapshot the hot path reads.
 //!
 //! The engine never reads a store: it reads a [`TenantSnapshot`] that a [`TenantView`] swaps
-//! atomically whenever settings change. Stores (later: SQLite, PostgreSQL) publish into the
-//! view; the gateway seeds it from `[[tenant]]` entries.
+//! atomically whenever settings change. A [`TenantSync`] keeps a view in sync with a
+//! [`TenantStore`] (SQLite embedded, or PostgreSQL with `LISTEN`/`NOTIFY`, see [`store`]) and
+//! marks it fresh on every successful refresh, so the layer can refuse AI requests when the
+//! snapshot is older than its bound (fail closed).
 //!
 //! ```
 //! use raigate::tenants::{TenantSettings, TenantView};
@@ -14,6 +16,10 @@
 
 mod model;
 mod snapshot;
+pub mod store;
+mod sync;
 
 pub use model::TenantSettings;
 pub use snapshot::{TenantSnapshot, TenantView};
+pub use store::{StoreError, StoreEvent, TenantStore};
+pub use sync::{DEFAULT_RESYNC, TenantSync, TenantSyncBuilder};

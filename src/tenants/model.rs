@@ -3,8 +3,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 /// One tenant's AI settings: the document the admin API serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "acme", "region": "eu", "ai_enabled": true, "opted_out": ["captions"], "version": 3}))]
 pub struct TenantSettings {
     /// Tenant id.
     pub id: String,

@@ -263,6 +263,7 @@ pub fn gateway_config(
     let mut cfg = format!(
         r#"[server]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 region = "{region}"
 
 [policies]

@@ -1,0 +1,226 @@
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+use crate::tenants::TenantSettings;
+
+/// An admin API call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The URL or a path segment cannot be used.
+    #[error("invalid admin URL: {0}")]
+    Url(String),
+    /// The API cannot be reached.
+    #[error("cannot reach the admin API: {0}")]
+    Http(String),
+    /// The API answered with a problem.
+    #[error("{status} {title}: {detail}")]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// Problem title.
+        title: String,
+        /// Problem detail.
+        detail: String,
+    },
+    /// The answer is not what the API documents.
+    #[error("unexpected answer from the admin API: {0}")]
+    Decode(String),
+}
+
+/// A small client of the admin API (used by `raigate tenants …`).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), raigate::admin::ClientError> {
+/// let api = raigate::admin::AdminClient::new("http://127.0.0.1:8081").token("s3cret");
+/// let acme = api.opt_out("acme", "captions", true).await?;
+/// println!("acme is at version {}", acme.version);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AdminClient {
+    base: String,
+    token: Option<String>,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ListBody {
+    tenants: Vec<TenantSettings>,
+}
+
+#[derive(Deserialize)]
+struct ProblemBody {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// A changed tenant setting for [`AdminClient::set`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// `Some(None)` unpins, `Some(Some(set))` pins, `None` keeps.
+    pub region: Option<Option<String>>,
+    /// `Some(on)` turns AI on or off, `None` keeps.
+    pub ai_enabled: Option<bool>,
+}
+
+/// Percent-encode one path segment.
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl AdminClient {
+    /// A client of the admin API at `base` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base: &str) -> Self {
+        AdminClient {
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+            http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
+    }
+
+    /// Send `Authorization: Bearer <token>`.
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<u64>,
+        body: Option<String>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header(header::ACCEPT, "application/json");
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(v) = if_match {
+            req = req.header(header::IF_MATCH, format!("\"{v}\""));
+        }
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Url(e.to_string()))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        let problem: ProblemBody = serde_json::from_slice(&bytes).unwrap_or(ProblemBody {
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            detail: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        Err(ClientError::Problem {
+            status: status.as_u16(),
+            title: problem.title,
+            detail: problem.detail,
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `GET /v1/tenants`.
+    pub async fn list(&self) -> Result<Vec<TenantSettings>, ClientError> {
+        let (_, body) = self.call(Method::GET, "/v1/tenants", None, None).await?;
+        Ok(Self::decode::<ListBody>(&body)?.tenants)
+    }
+
+    /// `GET /v1/tenants/{id}`.
+    pub async fn get(&self, id: &str) -> Result<TenantSettings, ClientError> {
+        let path = format!("/v1/tenants/{}", segment(id));
+        let (_, body) = self.call(Method::GET, &path, None, None).await?;
+        Self::decode(&body)
+    }
+
+    /// Change some settings: read the tenant, then `PUT` it back changed with `If-Match` on the
+    /// version read (so a concurrent change is a 412, never overwritten). A tenant that does
+    /// not exist is created with the given settings.
+    pub async fn set(
+        &self,
+        id: &str,
+        change: &SettingsChange,
+    ) -> Result<TenantSettings, ClientError> {
+        let (mut doc, if_match) = match self.get(id).await {
+            Ok(doc) => {
+                let v = doc.version;
+                (doc, Some(v))
+            }
+            Err(ClientError::Problem { status: 404, .. }) => (TenantSettings::new(id), None),
+            Err(e) => return Err(e),
+        };
+        if let Some(r) = &change.region {
+            doc.region = r.clone();
+        }
+        if let Some(on) = change.ai_enabled {
+            doc.ai_enabled = on;
+        }
+        let body = serde_json::json!({
+            "region": doc.region,
+            "ai_enabled": doc.ai_enabled,
+            "opted_out": doc.opted_out,
+        });
+        let path = format!("/v1/tenants/{}", segment(id));
+        let (_, body) = self
+            .call(Method::PUT, &path, if_match, Some(body.to_string()))
+            .await?;
+        Self::decode(&body)
+    }
+
+    /// Opt out of (`true`: `PUT`) or back into (`false`: `DELETE`) a feature.
+    pub async fn opt_out(
+        &self,
+        id: &str,
+        feature: &str,
+        opted_out: bool,
+    ) -> Result<TenantSettings, ClientError> {
+        let path = format!("/v1/tenants/{}/opt-outs/{}", segment(id), segment(feature));
+        let method = if opted_out {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        let (_, body) = self.call(method, &path, None, None).await?;
+        Self::decode(&body)
+    }
+}
