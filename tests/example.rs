@@ -152,7 +152,7 @@ async fn the_example_enforces_the_policy_and_labels_outputs() {
             ("x-tenant-id", "acme"),
             ("content-type", "application/json"),
         ],
-        vec![b'x'; 2 << 20],
+        vec![b'x'; (1 << 20) + 100 * 1024],
     )
     .await
     .problem(413, "body-too-large");

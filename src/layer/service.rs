@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tower_service::Service;
 
 use super::body::{BoxError, ResponseBody};
@@ -288,6 +288,10 @@ fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// Most bytes read and thrown away past the limit before answering 413, so that a client
+/// still sending a moderately oversized body reads the answer instead of a reset connection.
+const MAX_DRAIN: usize = 1024 * 1024;
+
 async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Denial>
 where
     B: Body<Data = Bytes>,
@@ -296,18 +300,41 @@ where
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(BodyTooLarge { limit }.into());
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    let drain_limit = limit.min(MAX_DRAIN);
+    let mut drained = 0usize;
+    let mut buf = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            if over {
+                break;
+            }
+            return Err(MalformedRequest {
+                detail: "the request body could not be read".to_owned(),
+            }
+            .into());
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if over {
+            drained = drained.saturating_add(data.len());
+            if drained > drain_limit {
+                break;
+            }
+        } else if buf.len().saturating_add(data.len()) > limit {
+            over = true;
+            drained = buf.len().saturating_add(data.len()) - limit;
+            buf = bytes::BytesMut::new();
+        } else {
+            buf.extend_from_slice(&data);
+        }
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(BodyTooLarge { limit }.into())
-        }
-        Err(_) => Err(MalformedRequest {
-            detail: "the request body could not be read".to_owned(),
-        }
-        .into()),
+    if over {
+        Err(BodyTooLarge { limit }.into())
+    } else {
+        Ok(buf.freeze())
     }
 }
 
