@@ -237,6 +237,9 @@ const SET_LIMIT: usize = 256;
 const CLASS_LIMIT: u32 = 8;
 /// Patterns whose best literal set is weaker than this run unconditionally.
 const MIN_ANCHOR_WEIGHT: usize = 3;
+/// Literals at least this rare are rare enough: beyond it, fewer literals (a smaller
+/// table in the word-start pass) beat longer ones.
+const WEIGHT_CAP: usize = 10;
 
 /// Whether every occurrence of a literal inside a match starts where the
 /// previous byte is not an ASCII alphanumeric (or at the start of the text).
@@ -322,7 +325,7 @@ fn literal_weight(lit: &[u8]) -> usize {
     }
     // Multi-word literals are much rarer than their length suggests.
     let spaces = lit.iter().filter(|&&b| b == b' ').count();
-    (lit.len() + 3 * spaces).min(24)
+    (lit.len() + 3 * spaces).min(WEIGHT_CAP)
 }
 
 /// Heuristic quality of a required set: prefer sets anchored at word starts
