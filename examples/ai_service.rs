@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -37,6 +38,15 @@ fn tenants() -> TenantView {
     ])
 }
 
+/// How many times an AI handler ran: a denied request must never reach one.
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a handler invocation (as middleware inside raigate, so only allowed requests count).
+async fn count(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+    next.run(req).await
+}
+
 /// The service's routes, wrapped in `raigate`.
 fn app(raigate: RaigateLayer) -> Router {
     Router::new()
@@ -44,8 +54,13 @@ fn app(raigate: RaigateLayer) -> Router {
         .route("/v1/summaries", post(summarize))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/fine_tuning/jobs", post(fine_tune))
+        .route_layer(axum::middleware::from_fn(count))
         .route_layer(raigate)
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/stats",
+            get(|| async { Json(json!({"handled": HANDLED.load(Ordering::SeqCst)})) }),
+        )
 }
 
 fn layer(

@@ -36,6 +36,12 @@ fn start(dir: &std::path::Path, region: &str) -> Proc {
     spawn_listening(cmd)
 }
 
+async fn handled(svc: &Proc) -> u64 {
+    send(Method::GET, &svc.url("/stats"), &[], "").await.json()["handled"]
+        .as_u64()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_enforces_the_policy_and_labels_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +84,9 @@ async fn the_example_enforces_the_policy_and_labels_outputs() {
         "{vtt}"
     );
 
-    // Denials from the problem table that apply to an in-process service.
+    // Denials from the problem table that apply to an in-process service; none may reach a
+    // handler (the example counts handler runs at /stats).
+    let handled_before = handled(&svc).await;
     post_json(&svc.url("/v1/chat/completions"), &[], &chat("hi"))
         .await
         .problem(403, "unknown-tenant");
@@ -168,6 +176,12 @@ async fn the_example_enforces_the_policy_and_labels_outputs() {
     .await
     .problem(400, "malformed-request");
 
+    assert_eq!(
+        handled(&svc).await,
+        handled_before,
+        "a denied request reached a handler"
+    );
+
     // Allowed after the conditions are met; training with synthetic data passes.
     let r = post_json(
         &svc.url("/v1/chat/completions"),
@@ -193,6 +207,12 @@ async fn the_example_enforces_the_policy_and_labels_outputs() {
     let r = send(Method::GET, &svc.url("/healthz"), &[], "").await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "ok"));
     assert!(r.header("raigate-decision-id").is_none());
+
+    assert_eq!(
+        handled(&svc).await,
+        handled_before + 2,
+        "the two allowed requests ran"
+    );
 
     let recs = records(&dir.path().join("decisions.jsonl"));
     assert_eq!(recs.len(), 15, "one record per request to an AI route");
