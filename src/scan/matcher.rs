@@ -983,18 +983,7 @@ fn gather_high_bits(x: u64) -> u64 {
 /// SWAR: bit `i` of the result set iff byte `i` of `x` is ASCII alphanumeric.
 #[inline]
 fn alnum_mask8(x: u64) -> u64 {
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const fn splat(b: u8) -> u64 {
-        (b as u64) * 0x0101_0101_0101_0101
-    }
-    // For bytes below 0x80: high bit of each lane = (lane >= lo && lane <= hi).
-    #[inline]
-    fn in_range(v: u64, lo: u8, hi: u8) -> u64 {
-        let ge = (v | HI).wrapping_sub(splat(lo));
-        let le = (splat(hi) | HI).wrapping_sub(v);
-        ge & le & HI
-    }
+    use super::normalize::{HI, LO7, in_range, splat};
     let ascii = !x & HI;
     let v = x & LO7;
     let digit = in_range(v, b'0', b'9');

@@ -165,16 +165,16 @@ fn is_plain(b: u8) -> bool {
     matches!(b, b'!'..=b'@' | b'['..=b'~')
 }
 
-const HI: u64 = 0x8080_8080_8080_8080;
-const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+pub(super) const HI: u64 = 0x8080_8080_8080_8080;
+pub(super) const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
 
-const fn splat(b: u8) -> u64 {
+pub(super) const fn splat(b: u8) -> u64 {
     (b as u64) * 0x0101_0101_0101_0101
 }
 
 /// For lanes below 0x80: high bit of each lane set iff `lo <= lane <= hi`.
 #[inline]
-fn in_range(v: u64, lo: u8, hi: u8) -> u64 {
+pub(super) fn in_range(v: u64, lo: u8, hi: u8) -> u64 {
     let ge = (v | HI).wrapping_sub(splat(lo));
     let le = (splat(hi) | HI).wrapping_sub(v);
     ge & le & HI
