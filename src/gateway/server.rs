@@ -18,7 +18,7 @@ use crate::RaigateLayer;
 use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
 use crate::tenants::{TenantSettings, TenantView};
-use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer};
+use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer, Tee, TraceError, TraceStore};
 
 /// The gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum GatewayError {
     /// The policy bundle is wrong.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The decision store cannot be opened.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
     /// A file or socket failed.
     #[error("{what}: {source}")]
     Io {
@@ -45,6 +48,7 @@ pub struct Gateway {
     config: GatewayConfig,
     layer: RaigateLayer,
     proxy: Proxy,
+    store: TraceStore,
 }
 
 fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> GatewayConfigError {
@@ -91,7 +95,15 @@ impl Gateway {
         let tenants = TenantView::from_settings(seeds);
 
         let trace = &config.trace;
-        let sink = JsonlSink::with_options(
+        let options = config.trace_options().map_err(|source| GatewayError::Io {
+            what: format!(
+                "reading checkpoint key {}",
+                config.checkpoint_key_file().display()
+            ),
+            source,
+        })?;
+        let store = TraceStore::open(&config.store.url, options)?;
+        let jsonl = JsonlSink::with_options(
             &trace.path,
             JsonlSinkOptions {
                 fsync: trace.fsync,
@@ -109,6 +121,7 @@ impl Gateway {
                 source,
             })?;
 
+        let sink = Tee::new(Arc::new(store.clone()), vec![Arc::new(jsonl)]);
         let mut layer = RaigateLayer::new(policy, tenants, Arc::new(sink))
             .region(&config.server.region)
             .pseudonymizer(pseudonymizer)
@@ -177,7 +190,13 @@ impl Gateway {
             config,
             layer,
             proxy: Proxy::new(targets),
+            store,
         })
+    }
+
+    /// The durable decision store (for the admin routes: [`crate::trace::admin_routes`]).
+    pub fn trace_store(&self) -> &TraceStore {
+        &self.store
     }
 
     /// The layer in front of the proxy.
@@ -256,6 +275,13 @@ impl Gateway {
             tracing::warn!("connections still open after 10 s; closing");
         }
         reload.abort();
+        // Everything answered is committed already; this also signs a last checkpoint.
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!(error = %e, "decision store flush at shutdown failed");
+        }
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "decision checkpoint at shutdown failed");
+        }
         Ok(())
     }
 }
