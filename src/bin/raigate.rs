@@ -1,4 +1,4 @@
-//! The `raigate` command: run the gateway, check a policy bundle.
+//! The `raigate` command: run the gateway, check a policy bundle, read and verify the trace.
 //!
 //! Run with `cargo run -- serve --config examples/gateway.toml`.
 
@@ -40,6 +40,16 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Read the decision trace: list, get, export (also a data subject's records).
+    Decisions {
+        #[command(subcommand)]
+        command: raigate::trace::cli::DecisionsCommand,
+    },
+    /// Verify the decision trace's hash chain and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: raigate::trace::cli::AuditCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +72,8 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
+        Command::Decisions { command } => raigate::trace::cli::decisions(command),
+        Command::Audit { command } => raigate::trace::cli::audit(command),
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => match CompiledPolicy::load(&dir) {

@@ -20,6 +20,8 @@
 //! ```
 
 pub mod chain;
+pub mod cli;
+mod http;
 mod jsonl;
 mod pseudonym;
 mod query;
@@ -29,6 +31,7 @@ mod store;
 mod verify;
 
 pub use chain::{Checkpoint, CheckpointKey};
+pub use http::{Access, AuditAction, AuditAuth, admin_routes};
 pub use jsonl::{JsonlSink, JsonlSinkOptions};
 pub use pseudonym::Pseudonymizer;
 pub use query::{
