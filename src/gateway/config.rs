@@ -138,6 +138,10 @@ pub struct TraceSection {
     /// Delete records older than this many days (behind a checkpoint). Omit: keep all.
     #[serde(default)]
     pub retention_days: Option<u64>,
+    /// OTLP/HTTP base URL (e.g. `http://127.0.0.1:4318`) for decision spans and metrics.
+    /// Omit: use `OTEL_EXPORTER_OTLP_ENDPOINT` if set, else no export.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 fn default_queue() -> usize {
@@ -170,6 +174,7 @@ impl Default for TraceSection {
             checkpoint_secs: default_checkpoint_secs(),
             checkpoint_key_file: None,
             retention_days: None,
+            otlp_endpoint: None,
         }
     }
 }

@@ -18,7 +18,10 @@ use crate::RaigateLayer;
 use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
 use crate::tenants::{TenantSettings, TenantView};
-use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer, Tee, TraceError, TraceStore};
+use crate::trace::{
+    DecisionSink, JsonlSink, JsonlSinkOptions, OtlpPipeline, Pseudonymizer, Tee, TraceError,
+    TraceStore,
+};
 
 /// The gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,7 @@ pub struct Gateway {
     layer: RaigateLayer,
     proxy: Proxy,
     store: TraceStore,
+    otlp: Option<OtlpPipeline>,
 }
 
 fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> GatewayConfigError {
@@ -121,8 +125,14 @@ impl Gateway {
                 source,
             })?;
 
-        let sink = Tee::new(Arc::new(store.clone()), vec![Arc::new(jsonl)]);
-        let mut layer = RaigateLayer::new(policy, tenants, Arc::new(sink))
+        let mut sink: Arc<dyn DecisionSink> =
+            Arc::new(Tee::new(Arc::new(store.clone()), vec![Arc::new(jsonl)]));
+        let otlp = OtlpPipeline::from_config(trace.otlp_endpoint.as_deref(), &config.server.region)
+            .map_err(|reason| invalid(&config.file, "trace.otlp_endpoint".into(), reason))?;
+        if let Some(p) = &otlp {
+            sink = Arc::new(p.sink(sink));
+        }
+        let mut layer = RaigateLayer::new(policy, tenants, sink)
             .region(&config.server.region)
             .pseudonymizer(pseudonymizer)
             .max_body_bytes(config.limits.max_body_bytes);
@@ -191,6 +201,7 @@ impl Gateway {
             layer,
             proxy: Proxy::new(targets),
             store,
+            otlp,
         })
     }
 
@@ -281,6 +292,10 @@ impl Gateway {
         }
         if let Err(e) = self.store.checkpoint().await {
             tracing::warn!(error = %e, "decision checkpoint at shutdown failed");
+        }
+        // Flushes the last spans and metrics (blocking exporters: off the runtime).
+        if let Some(p) = self.otlp {
+            let _ = tokio::task::spawn_blocking(move || drop(p)).await;
         }
         Ok(())
     }

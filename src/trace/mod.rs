@@ -23,6 +23,7 @@ pub mod chain;
 pub mod cli;
 mod http;
 mod jsonl;
+pub mod otel;
 mod pseudonym;
 mod query;
 mod record;
@@ -33,6 +34,7 @@ mod verify;
 pub use chain::{Checkpoint, CheckpointKey};
 pub use http::{Access, AuditAction, AuditAuth, admin_routes};
 pub use jsonl::{JsonlSink, JsonlSinkOptions};
+pub use otel::{OtelSink, OtlpPipeline};
 pub use pseudonym::Pseudonymizer;
 pub use query::{
     CSV_COLUMNS, DEFAULT_PAGE, DecisionPage, DecisionQuery, ExportFormat, MAX_PAGE, QueryError,
