@@ -363,3 +363,31 @@ async fn two_writers_share_one_gapless_chain() {
         b.cleanup().await;
     }
 }
+
+#[test]
+fn trace_config_keys_parse_and_bad_values_name_the_key() {
+    use raigate::gateway::GatewayConfig;
+    use raigate::trace::Durability;
+    let base = std::path::Path::new("/etc/raigate");
+    let text = |trace: &str| format!("[server]\nregion = \"eu-central-1\"\n\n[trace]\n{trace}\n");
+    let c = GatewayConfig::parse(
+        &text("durability = \"async\"\nenqueue_timeout_ms = 250\ncheckpoint_secs = 5\nretention_days = 30\ncheckpoint_key_file = \"keys/cp.key\"\notlp_endpoint = \"http://127.0.0.1:4318\""),
+        "raigate.toml".as_ref(),
+        base,
+    )
+    .unwrap();
+    assert_eq!(c.trace.durability, Durability::Async);
+    assert_eq!(c.trace.enqueue_timeout_ms, 250);
+    assert_eq!(c.trace.retention_days, Some(30));
+    assert_eq!(c.checkpoint_key_file(), base.join("keys/cp.key"));
+    let d = GatewayConfig::parse(&text(""), "raigate.toml".as_ref(), base).unwrap();
+    assert_eq!(d.trace.durability, Durability::Sync, "sync is the default");
+    let e = GatewayConfig::parse(
+        &text("durability = \"fast\""),
+        "raigate.toml".as_ref(),
+        base,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("durability") || e.contains("fast"), "{e}");
+}
