@@ -689,11 +689,40 @@ tenant_version, trace_id, latency_us, prev_hash, hash, ts";
 pub(crate) const INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS raigate_decisions_tenant ON raigate_decisions (tenant, seq)",
     "CREATE INDEX IF NOT EXISTS raigate_decisions_outcome ON raigate_decisions (outcome, seq)",
+    "CREATE INDEX IF NOT EXISTS raigate_decisions_tenant_outcome ON raigate_decisions (tenant, outcome, seq)",
     "CREATE INDEX IF NOT EXISTS raigate_decisions_feature ON raigate_decisions (feature, seq)",
     "CREATE INDEX IF NOT EXISTS raigate_decisions_rule ON raigate_decisions (rule, seq)",
     "CREATE INDEX IF NOT EXISTS raigate_decisions_subject ON raigate_decisions (subject, seq)",
     "CREATE INDEX IF NOT EXISTS raigate_decisions_ts ON raigate_decisions (ts, seq)",
 ];
+
+/// Refreshes the query planner's statistics as the table grows (after 1k, 10k, 100k rows,
+/// then every 100k), so filtered pages pick the most selective index.
+#[derive(Debug)]
+pub(crate) struct AnalyzeSchedule {
+    since: u64,
+    next: u64,
+}
+
+impl AnalyzeSchedule {
+    pub(crate) fn new() -> Self {
+        AnalyzeSchedule {
+            since: 0,
+            next: 1000,
+        }
+    }
+
+    /// Count `n` inserted rows; `true` when statistics are due.
+    pub(crate) fn due(&mut self, n: usize) -> bool {
+        self.since += n as u64;
+        if self.since < self.next {
+            return false;
+        }
+        self.since = 0;
+        self.next = (self.next * 10).min(100_000);
+        true
+    }
+}
 
 /// A record's `ts` column (µs since the epoch).
 pub(crate) fn ts_of(r: &DecisionRecord) -> i64 {

@@ -8,7 +8,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::{COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
+use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
 use crate::trace::query::{Filter, SqlValue};
@@ -88,6 +88,7 @@ async fn connect(url: &str, schema: Option<&str>) -> Result<Client, String> {
 
 pub(super) struct PgWriter {
     client: Client,
+    analyze: AnalyzeSchedule,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -116,7 +117,10 @@ impl PgWriter {
             if init().await.is_err() {
                 init().await?;
             }
-            Ok(PgWriter { client })
+            Ok(PgWriter {
+                client,
+                analyze: AnalyzeSchedule::new(),
+            })
         })
     }
 }
@@ -215,7 +219,13 @@ impl ChainWriter for PgWriter {
             )
             .await
             .map_err(db)?;
-            tx.commit().await.map_err(db)
+            tx.commit().await.map_err(db)?;
+            if self.analyze.due(n)
+                && let Err(e) = self.client.batch_execute("ANALYZE raigate_decisions").await
+            {
+                tracing::warn!(error = %db(e), "ANALYZE of the decision table failed");
+            }
+            Ok(())
         })
     }
 

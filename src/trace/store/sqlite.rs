@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use tokio::runtime::Runtime;
 
-use super::{COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
+use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
 use crate::trace::query::{Filter, SqlValue};
@@ -93,6 +93,7 @@ pub(super) fn init(path: &Path) -> Result<(), TraceError> {
 
 pub(super) struct SqliteWriter {
     conn: Connection,
+    analyze: AnalyzeSchedule,
 }
 
 impl SqliteWriter {
@@ -101,7 +102,13 @@ impl SqliteWriter {
         // WAL + NORMAL: a commit survives a crash of the process (not necessarily power loss).
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
-        Ok(SqliteWriter { conn })
+        // Sampled statistics: ANALYZE stays in the milliseconds on millions of rows.
+        conn.pragma_update(None, "analysis_limit", 1000)
+            .map_err(db)?;
+        Ok(SqliteWriter {
+            conn,
+            analyze: AnalyzeSchedule::new(),
+        })
     }
 }
 
@@ -173,7 +180,13 @@ impl ChainWriter for SqliteWriter {
             params![to_i64(seq), hash],
         )
         .map_err(db)?;
-        tx.commit().map_err(db)
+        tx.commit().map_err(db)?;
+        if self.analyze.due(batch.len())
+            && let Err(e) = self.conn.execute_batch("ANALYZE raigate_decisions")
+        {
+            tracing::warn!(error = %e, "ANALYZE of the decision table failed");
+        }
+        Ok(())
     }
 
     fn checkpoint(
