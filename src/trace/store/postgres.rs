@@ -320,6 +320,19 @@ fn record_of(r: &Row) -> Result<(DecisionRecord, i64), tokio_postgres::Error> {
     Ok((rec, r.try_get(23)?))
 }
 
+/// Time ranges with fewer rows than this are read through the ts index and sorted.
+const NARROW: i64 = 20_000;
+
+fn to_params(values: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|v| match v {
+            SqlValue::Text(s) => s as &(dyn ToSql + Sync),
+            SqlValue::Int(i) => i as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
 /// The query side: one connection, opened on first use (and again if it dropped).
 pub(crate) struct PgReader {
     url: String,
@@ -364,19 +377,38 @@ impl PgReader {
     ) -> Result<Vec<(DecisionRecord, i64)>, TraceError> {
         let client = self.client().await?;
         let (cond, mut values) = filter.sql(after_seq);
+        // With `ORDER BY seq LIMIT n` PostgreSQL walks the primary key and filters, which is
+        // slow when a time range sits far from the cursor (ts and seq correlate, the planner
+        // does not know). A narrow range is read through the ts index first and sorted.
+        let narrow = if filter.since_us.is_some() || filter.until_us.is_some() {
+            let probe = format!(
+                "SELECT count(*) FROM (SELECT 1 FROM raigate_decisions WHERE {cond} LIMIT {NARROW}) x"
+            );
+            let row = client
+                .query_one(&probe, &to_params(&values))
+                .await
+                .map_err(dberr)?;
+            row.try_get::<_, i64>(0).map_err(dberr)? < NARROW
+        } else {
+            false
+        };
         values.push(SqlValue::Int(i64::from(limit)));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM raigate_decisions WHERE {cond} ORDER BY seq LIMIT ${}",
-            values.len()
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|v| match v {
-                SqlValue::Text(s) => s as &(dyn ToSql + Sync),
-                SqlValue::Int(i) => i as &(dyn ToSql + Sync),
-            })
-            .collect();
-        let rows = client.query(&sql, &params).await.map_err(dberr)?;
+        let sql = if narrow {
+            format!(
+                "WITH r AS MATERIALIZED (SELECT {COLUMNS} FROM raigate_decisions WHERE {cond}) \
+                 SELECT * FROM r ORDER BY seq LIMIT ${}",
+                values.len()
+            )
+        } else {
+            format!(
+                "SELECT {COLUMNS} FROM raigate_decisions WHERE {cond} ORDER BY seq LIMIT ${}",
+                values.len()
+            )
+        };
+        let rows = client
+            .query(&sql, &to_params(&values))
+            .await
+            .map_err(dberr)?;
         rows.iter().map(|r| record_of(r).map_err(dberr)).collect()
     }
 
