@@ -294,8 +294,15 @@ pub(super) fn page(
     let conn = read(path)?;
     let (cond, mut values) = filter.sql(after_seq);
     values.push(SqlValue::Int(i64::from(limit)));
+    // Tenant and outcome together are the most common compliance filter and the most
+    // selective pair; sampled statistics sometimes lead SQLite to a rule or feature index.
+    let hint = if filter.tenant.is_some() && filter.outcome.is_some() {
+        " INDEXED BY raigate_decisions_tenant_outcome"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM raigate_decisions WHERE {cond} ORDER BY seq LIMIT ${}",
+        "SELECT {COLUMNS} FROM raigate_decisions{hint} WHERE {cond} ORDER BY seq LIMIT ${}",
         values.len()
     );
     let mut stmt = conn.prepare(&sql).map_err(dberr)?;
