@@ -4,9 +4,9 @@
 //! [`TraceStore`] is a [`DecisionSink`]. Records go into a bounded queue; one writer thread
 //! takes them in batches and writes each batch in **one transaction**: it locks the chain head,
 //! gives every record its `seq`, `prev_hash` and `hash`, inserts the batch and moves the head.
-//! Only then are the batch's [`Commit`]s completed. A failed batch is rolled back: requests still
-//! waiting for it are refused (503), and records nobody waits for any more (allowed requests
-//! answered in `async` durability) are kept and retried with back-off, never dropped. When the
+//! Only then are the batch's [`Commit`]s completed. A failed batch is rolled back: requests
+//! waiting for it are refused (503), and records of requests that do not wait (allowed requests in
+//! `async` durability) are kept and retried with back-off, never dropped. When the
 //! queue is full, a new record waits up to `enqueue_timeout` for room, then its request is
 //! refused with 503 `policy-unavailable` (counted in [`TraceStats::refused_queue_full`] and
 //! logged).
@@ -599,8 +599,12 @@ fn run_writer<W: ChainWriter>(
                     stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                     let mut refused = 0usize;
                     for (r, a) in records.into_iter().zip(acks) {
-                        if a.is_closed() {
-                            // Its request was answered already (async): keep it, retry.
+                        // Requests that do not wait for their commit (allowed ones in async
+                        // durability) were, or are being, answered: never refuse their record,
+                        // keep it and retry. Deciding by outcome, not by whether the receiver
+                        // is still there, leaves no race with a request about to answer.
+                        let answered = !options.durability.waits_for_commit(r.outcome == "allow");
+                        if answered || a.is_closed() {
                             carry.push((r, a));
                         } else {
                             refused += 1;
