@@ -1,5 +1,7 @@
 //! Verification of the hash chain against the signed checkpoints.
 
+use std::collections::BTreeMap;
+
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +36,7 @@ impl VerifyReport {
 /// Walks records in seq order and finds the first one that breaks the chain.
 #[derive(Debug)]
 struct ChainVerifier {
-    checkpoints: Vec<Checkpoint>,
+    checkpoints: BTreeMap<u64, Checkpoint>,
     expected: u64,
     prev: String,
     records: u64,
@@ -44,18 +46,18 @@ struct ChainVerifier {
 impl ChainVerifier {
     /// A verifier anchored at the checkpoints (already signature-checked).
     fn new(checkpoints: Vec<Checkpoint>, first_seq: u64) -> Result<Self, (u64, String)> {
+        let checkpoints: BTreeMap<u64, Checkpoint> =
+            checkpoints.into_iter().map(|c| (c.seq, c)).collect();
         let (expected, prev) = if first_seq <= 1 {
             (1, GENESIS.to_owned())
         } else {
-            match checkpoints.iter().find(|c| c.seq + 1 == first_seq) {
+            match checkpoints.get(&(first_seq - 1)) {
                 Some(c) => (first_seq, c.hash.clone()),
                 None => {
                     let covered = checkpoints
-                        .iter()
-                        .map(|c| c.seq)
-                        .filter(|s| *s < first_seq)
-                        .max()
-                        .unwrap_or(0);
+                        .range(..first_seq)
+                        .next_back()
+                        .map_or(0, |(s, _)| *s);
                     return Err((
                         covered + 1,
                         format!(
@@ -104,8 +106,8 @@ impl ChainVerifier {
             fail(format!("seq {seq}: the indexed time column was altered"))
         } else if let Some(c) = self
             .checkpoints
-            .iter()
-            .find(|c| c.seq == seq && Some(c.hash.as_str()) != r.hash.as_deref())
+            .get(&seq)
+            .filter(|c| Some(c.hash.as_str()) != r.hash.as_deref())
         {
             fail(format!(
                 "seq {seq}: differs from the signed checkpoint of {} (chain rewritten)",
@@ -133,7 +135,7 @@ impl ChainVerifier {
             return VerifyReport::bad(self.records, seq, detail);
         }
         let last = self.expected - 1;
-        if let Some(c) = self.checkpoints.iter().find(|c| c.seq > last) {
+        if let Some(c) = self.checkpoints.range(last + 1..).next().map(|(_, c)| c) {
             return VerifyReport::bad(
                 self.records,
                 last + 1,
@@ -170,7 +172,7 @@ impl ChainVerifier {
                 format!("seq {last}: does not match the chain head"),
             );
         }
-        let signed = self.checkpoints.last().map(|c| c.seq).unwrap_or(0);
+        let signed = self.checkpoints.keys().next_back().copied().unwrap_or(0);
         VerifyReport {
             ok: true,
             records: self.records,
