@@ -391,3 +391,62 @@ fn trace_config_keys_parse_and_bad_values_name_the_key() {
     .to_string();
     assert!(e.contains("durability") || e.contains("fast"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_ranges_page_in_time_order_even_when_commits_came_out_of_order() {
+    use raigate::trace::DecisionSink;
+    for b in backends().await {
+        let store = b.open(options());
+        // Committed newest first: seq order is the reverse of time order.
+        let recs: Vec<_> = (0..100).rev().map(trace_common::record).collect();
+        let mut commits = Vec::new();
+        for r in &recs {
+            commits.push(store.submit(r.clone()).unwrap());
+        }
+        for c in commits {
+            c.await.unwrap();
+        }
+        let q = DecisionQuery {
+            since: Some("2026-01-01T00:00:10Z".into()),
+            until: Some("2026-01-01T00:01:30Z".into()),
+            limit: Some(7),
+            ..Default::default()
+        };
+        let mut got = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list(&DecisionQuery {
+                    cursor: cursor.clone(),
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            got.extend(page.decisions.iter().map(|r| r.time.clone()));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (10..90).map(|i| trace_common::record(i).time).collect();
+        assert_eq!(got, want, "{}", b.name);
+        // A cursor of a time-ordered query does not fit a seq-ordered one.
+        let first = store.list(&q).await.unwrap().next_cursor.unwrap();
+        let wrong = DecisionQuery {
+            cursor: Some(first),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.list(&wrong).await,
+            Err(TraceError::Query(_))
+        ));
+        let mut out = Vec::new();
+        let n = store
+            .export_to(&q, ExportFormat::Jsonl, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(n, 80, "{}", b.name);
+        drop(store);
+        b.cleanup().await;
+    }
+}

@@ -46,7 +46,8 @@ pub struct QueryError {
     pub reason: String,
 }
 
-/// One page of decisions, oldest first (`seq` order).
+/// One page of decisions, oldest first: in `seq` order, or in (`time`, `seq`) order when the
+/// query has a time range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionPage {
     /// The decisions.
@@ -74,12 +75,60 @@ pub(crate) struct Filter {
     pub(crate) until_us: Option<i64>,
 }
 
+/// Where a page starts: after this key, in the filter's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// After this `seq` (order: `seq`).
+    Seq(u64),
+    /// After this (`ts`, `seq`) (order: `ts, seq`; queries with a time range).
+    TsSeq(i64, u64),
+}
+
+fn int(v: u64) -> SqlValue {
+    SqlValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
 impl Filter {
-    /// `WHERE seq > $1 AND …` and its values (after_seq first). Placeholders are `$1…$n`,
-    /// each used once in order, which SQLite and PostgreSQL both read.
-    pub(crate) fn sql(&self, after_seq: u64) -> (String, Vec<SqlValue>) {
-        let mut sql = String::from("seq > $1");
-        let mut values = vec![SqlValue::Int(i64::try_from(after_seq).unwrap_or(i64::MAX))];
+    /// Whether pages are ordered by time (the query has a time range): then the `(ts, seq)`
+    /// index serves range and order at once, wherever the range lies.
+    pub(crate) fn by_time(&self) -> bool {
+        self.since_us.is_some() || self.until_us.is_some()
+    }
+
+    /// The position before the first record.
+    pub(crate) fn start(&self) -> Position {
+        if self.by_time() {
+            Position::TsSeq(i64::MIN, 0)
+        } else {
+            Position::Seq(0)
+        }
+    }
+
+    /// The position of a record (with its stored `ts`) in this filter's order.
+    pub(crate) fn position_of(&self, r: &DecisionRecord, ts: i64) -> Position {
+        let seq = r.seq.unwrap_or(0);
+        if self.by_time() {
+            Position::TsSeq(ts, seq)
+        } else {
+            Position::Seq(seq)
+        }
+    }
+
+    /// The `ORDER BY` of this filter's pages.
+    pub(crate) fn order(&self) -> &'static str {
+        if self.by_time() { "ts, seq" } else { "seq" }
+    }
+
+    /// `WHERE (position) AND …` and its values (the position first). Placeholders are
+    /// `$1…$n`, each used once in order, which SQLite and PostgreSQL both read.
+    pub(crate) fn sql(&self, after: Position) -> (String, Vec<SqlValue>) {
+        let (mut sql, mut values) = match after {
+            Position::Seq(seq) => (String::from("seq > $1"), vec![int(seq)]),
+            Position::TsSeq(ts, seq) => (
+                String::from("(ts > $1 OR (ts = $2 AND seq > $3))"),
+                vec![SqlValue::Int(ts), SqlValue::Int(ts), int(seq)],
+            ),
+        };
         let mut add = |col: &str, op: &str, v: SqlValue| {
             values.push(v);
             sql.push_str(&format!(" AND {col} {op} ${}", values.len()));
@@ -108,7 +157,7 @@ impl Filter {
 impl DecisionQuery {
     /// Check the query: times parse, the limit is in range, the cursor is ours.
     /// Returns the filter, the seq to start after and the page size.
-    pub(crate) fn compile(&self) -> Result<(Filter, u64, u32), QueryError> {
+    pub(crate) fn compile(&self) -> Result<(Filter, Position, u32), QueryError> {
         let time = |param: &'static str, v: &Option<String>| -> Result<Option<i64>, QueryError> {
             v.as_deref()
                 .map(|t| {
@@ -140,13 +189,6 @@ impl DecisionQuery {
             }
             Some(n) => n.min(MAX_PAGE),
         };
-        let after = match &self.cursor {
-            None => 0,
-            Some(c) => decode_cursor(c).ok_or_else(|| QueryError {
-                param: "cursor",
-                reason: "not a cursor this server issued".into(),
-            })?,
-        };
         let filter = Filter {
             tenant: self.tenant.clone(),
             outcome: self.outcome.clone(),
@@ -156,18 +198,34 @@ impl DecisionQuery {
             since_us: time("since", &self.since)?,
             until_us: time("until", &self.until)?,
         };
+        let after = match &self.cursor {
+            None => filter.start(),
+            Some(c) => decode_cursor(c)
+                .filter(|p| matches!(p, Position::TsSeq(..)) == filter.by_time())
+                .ok_or_else(|| QueryError {
+                    param: "cursor",
+                    reason: "not a cursor this server issued for this query".into(),
+                })?,
+        };
         Ok((filter, after, limit))
     }
 }
 
-/// The opaque cursor after `seq`.
-pub(crate) fn encode_cursor(seq: u64) -> String {
-    hex::encode(format!("rg1:{seq}"))
+/// The opaque cursor after `position`.
+pub(crate) fn encode_cursor(position: Position) -> String {
+    match position {
+        Position::Seq(seq) => hex::encode(format!("rg1:{seq}")),
+        Position::TsSeq(ts, seq) => hex::encode(format!("rg2:{ts}:{seq}")),
+    }
 }
 
-fn decode_cursor(c: &str) -> Option<u64> {
+fn decode_cursor(c: &str) -> Option<Position> {
     let raw = String::from_utf8(hex::decode(c).ok()?).ok()?;
-    raw.strip_prefix("rg1:")?.parse().ok()
+    if let Some(seq) = raw.strip_prefix("rg1:") {
+        return Some(Position::Seq(seq.parse().ok()?));
+    }
+    let (ts, seq) = raw.strip_prefix("rg2:")?.split_once(':')?;
+    Some(Position::TsSeq(ts.parse().ok()?, seq.parse().ok()?))
 }
 
 /// Export encodings.
@@ -311,7 +369,14 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(
+            decode_cursor(&encode_cursor(Position::Seq(42))),
+            Some(Position::Seq(42))
+        );
+        assert_eq!(
+            decode_cursor(&encode_cursor(Position::TsSeq(-5, 42))),
+            Some(Position::TsSeq(-5, 42))
+        );
         assert_eq!(decode_cursor("zz"), None);
         assert_eq!(decode_cursor(&hex::encode("42")), None);
     }
@@ -324,9 +389,13 @@ mod tests {
             since_us: Some(5),
             ..Filter::default()
         };
-        let (sql, values) = f.sql(7);
-        assert_eq!(sql, "seq > $1 AND tenant = $2 AND rule = $3 AND ts >= $4");
-        assert_eq!(values.len(), 4);
+        let (sql, values) = f.sql(f.start());
+        assert_eq!(
+            sql,
+            "(ts > $1 OR (ts = $2 AND seq > $3)) AND tenant = $4 AND rule = $5 AND ts >= $6"
+        );
+        assert_eq!(values.len(), 6);
+        assert_eq!(f.order(), "ts, seq");
     }
 
     #[test]

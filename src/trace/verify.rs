@@ -6,7 +6,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use super::chain::{Checkpoint, GENESIS, parse_time_us, record_hash};
-use super::query::Filter;
+use super::query::{Filter, Position};
 use super::{DecisionRecord, TraceError, TraceStore};
 
 /// The answer of `GET /v1/audit/verify` and `raigate audit verify` (DESIGN.md).
@@ -201,7 +201,7 @@ pub async fn verify(
     }
     let head = store.head().await?;
     let all = Filter::default();
-    let mut page = store.page_ts(&all, 0, PAGE).await?;
+    let mut page = store.page_ts(&all, Position::Seq(0), PAGE).await?;
     let first = page.first().and_then(|(r, _)| r.seq).unwrap_or(head.0 + 1);
     let mut v = match ChainVerifier::new(checkpoints, first) {
         Ok(v) => v,
@@ -216,7 +216,7 @@ pub async fn verify(
         if page.len() < PAGE as usize {
             break;
         }
-        page = store.page_ts(&all, last, PAGE).await?;
+        page = store.page_ts(&all, Position::Seq(last), PAGE).await?;
     }
     Ok(v.finish(head))
 }

@@ -39,7 +39,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::DecisionRecord;
 use super::chain::{Checkpoint, CheckpointKey};
-use super::query::{DecisionPage, DecisionQuery, ExportFormat, Filter, QueryError, encode_cursor};
+use super::query::{
+    DecisionPage, DecisionQuery, ExportFormat, Filter, Position, QueryError, encode_cursor,
+};
 use super::sink::{Commit, DecisionSink, Durability, SinkError};
 
 /// Options of a [`TraceStore`] (`[trace]` in the gateway config).
@@ -279,16 +281,15 @@ impl TraceStore {
     /// One page of decisions matching `query`, oldest first.
     pub async fn list(&self, query: &DecisionQuery) -> Result<DecisionPage, TraceError> {
         let (filter, after, limit) = query.compile()?;
-        let mut decisions = self.page(&filter, after, limit + 1).await?;
-        let more = decisions.len() > limit as usize;
-        decisions.truncate(limit as usize);
-        let next_cursor = if more {
-            decisions.last().and_then(|r| r.seq).map(encode_cursor)
-        } else {
-            None
+        let mut rows = self.page_ts(&filter, after, limit + 1).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = match rows.last() {
+            Some((r, ts)) if more => Some(encode_cursor(filter.position_of(r, *ts))),
+            _ => None,
         };
         Ok(DecisionPage {
-            decisions,
+            decisions: rows.into_iter().map(|(r, _)| r).collect(),
             next_cursor,
         })
     }
@@ -304,34 +305,20 @@ impl TraceStore {
         }
     }
 
-    /// Records after `after_seq` matching `filter`, at most `limit`, in seq order.
-    pub(crate) async fn page(
-        &self,
-        filter: &Filter,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<DecisionRecord>, TraceError> {
-        Ok(self
-            .page_ts(filter, after_seq, limit)
-            .await?
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect())
-    }
-
-    /// As [`TraceStore::page`], with each row's `ts` column (for verification).
+    /// Records after `after` matching `filter`, at most `limit`, in the filter's order, each
+    /// with its stored `ts` column.
     pub(crate) async fn page_ts(
         &self,
         filter: &Filter,
-        after_seq: u64,
+        after: Position,
         limit: u32,
     ) -> Result<Vec<(DecisionRecord, i64)>, TraceError> {
         match &self.reader {
             Reader::Sqlite(p) => {
                 let (p, f) = (p.clone(), filter.clone());
-                blocking(move || sqlite::page(&p, &f, after_seq, limit)).await
+                blocking(move || sqlite::page(&p, &f, after, limit)).await
             }
-            Reader::Postgres(pg) => pg.page(filter, after_seq, limit).await,
+            Reader::Postgres(pg) => pg.page(filter, after, limit).await,
         }
     }
 
@@ -368,19 +355,21 @@ impl TraceStore {
         let io = |e: std::io::Error| TraceError::Db(format!("writing the export: {e}"));
         out.write_all(&format.header()).map_err(io)?;
         let (filter, _, _) = query.compile()?;
-        let mut after = 0;
+        let mut after = filter.start();
         let mut n = 0u64;
         loop {
-            let page = self.page(&filter, after, EXPORT_PAGE).await?;
-            let Some(last) = page.last().and_then(|r| r.seq) else {
+            let rows = self.page_ts(&filter, after, EXPORT_PAGE).await?;
+            let Some((r, ts)) = rows.last() else {
                 break;
             };
+            after = filter.position_of(r, *ts);
+            let full = rows.len() == EXPORT_PAGE as usize;
+            let page: Vec<DecisionRecord> = rows.into_iter().map(|(r, _)| r).collect();
             let mut buf = Vec::with_capacity(page.len() * 512);
             format.encode(&page, &mut buf);
             out.write_all(&buf).map_err(io)?;
             n += page.len() as u64;
-            after = last;
-            if page.len() < EXPORT_PAGE as usize {
+            if !full {
                 break;
             }
         }
@@ -405,25 +394,24 @@ impl TraceStore {
             {
                 return;
             }
-            let mut after = 0;
+            let mut after = filter.start();
             loop {
-                let page = match store.page(&filter, after, EXPORT_PAGE).await {
+                let rows = match store.page_ts(&filter, after, EXPORT_PAGE).await {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
                 };
-                let Some(last) = page.last().and_then(|r| r.seq) else {
+                let Some((r, ts)) = rows.last() else {
                     return;
                 };
+                after = filter.position_of(r, *ts);
+                let full = rows.len() == EXPORT_PAGE as usize;
+                let page: Vec<DecisionRecord> = rows.into_iter().map(|(r, _)| r).collect();
                 let mut buf = Vec::with_capacity(page.len() * 512);
                 format.encode(&page, &mut buf);
-                if tx.send(Ok(bytes::Bytes::from(buf))).await.is_err() {
-                    return;
-                }
-                after = last;
-                if page.len() < EXPORT_PAGE as usize {
+                if tx.send(Ok(bytes::Bytes::from(buf))).await.is_err() || !full {
                     return;
                 }
             }

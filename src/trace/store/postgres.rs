@@ -11,7 +11,7 @@ use tokio_postgres::{Client, NoTls, Row};
 use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
-use crate::trace::query::{Filter, SqlValue};
+use crate::trace::query::{Filter, Position, SqlValue};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS raigate_decisions (
@@ -320,9 +320,6 @@ fn record_of(r: &Row) -> Result<(DecisionRecord, i64), tokio_postgres::Error> {
     Ok((rec, r.try_get(23)?))
 }
 
-/// Time ranges with fewer rows than this are read through the ts index and sorted.
-const NARROW: i64 = 20_000;
-
 fn to_params(values: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
     values
         .iter()
@@ -372,39 +369,17 @@ impl PgReader {
     pub(super) async fn page(
         &self,
         filter: &Filter,
-        after_seq: u64,
+        after: Position,
         limit: u32,
     ) -> Result<Vec<(DecisionRecord, i64)>, TraceError> {
         let client = self.client().await?;
-        let (cond, mut values) = filter.sql(after_seq);
-        // With `ORDER BY seq LIMIT n` PostgreSQL walks the primary key and filters, which is
-        // slow when a time range sits far from the cursor (ts and seq correlate, the planner
-        // does not know). A narrow range is read through the ts index first and sorted.
-        let narrow = if filter.since_us.is_some() || filter.until_us.is_some() {
-            let probe = format!(
-                "SELECT count(*) FROM (SELECT 1 FROM raigate_decisions WHERE {cond} LIMIT {NARROW}) x"
-            );
-            let row = client
-                .query_one(&probe, &to_params(&values))
-                .await
-                .map_err(dberr)?;
-            row.try_get::<_, i64>(0).map_err(dberr)? < NARROW
-        } else {
-            false
-        };
+        let (cond, mut values) = filter.sql(after);
         values.push(SqlValue::Int(i64::from(limit)));
-        let sql = if narrow {
-            format!(
-                "WITH r AS MATERIALIZED (SELECT {COLUMNS} FROM raigate_decisions WHERE {cond}) \
-                 SELECT * FROM r ORDER BY seq LIMIT ${}",
-                values.len()
-            )
-        } else {
-            format!(
-                "SELECT {COLUMNS} FROM raigate_decisions WHERE {cond} ORDER BY seq LIMIT ${}",
-                values.len()
-            )
-        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM raigate_decisions WHERE {cond} ORDER BY {} LIMIT ${}",
+            filter.order(),
+            values.len()
+        );
         let rows = client
             .query(&sql, &to_params(&values))
             .await

@@ -10,7 +10,7 @@ use tokio::runtime::Runtime;
 use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
-use crate::trace::query::{Filter, SqlValue};
+use crate::trace::query::{Filter, Position, SqlValue};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS raigate_decisions (
@@ -288,21 +288,22 @@ fn dberr(e: rusqlite::Error) -> TraceError {
 pub(super) fn page(
     path: &Path,
     filter: &Filter,
-    after_seq: u64,
+    after: Position,
     limit: u32,
 ) -> Result<Vec<(DecisionRecord, i64)>, TraceError> {
     let conn = read(path)?;
-    let (cond, mut values) = filter.sql(after_seq);
+    let (cond, mut values) = filter.sql(after);
     values.push(SqlValue::Int(i64::from(limit)));
     // Tenant and outcome together are the most common compliance filter and the most
     // selective pair; sampled statistics sometimes lead SQLite to a rule or feature index.
-    let hint = if filter.tenant.is_some() && filter.outcome.is_some() {
+    let hint = if filter.tenant.is_some() && filter.outcome.is_some() && !filter.by_time() {
         " INDEXED BY raigate_decisions_tenant_outcome"
     } else {
         ""
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM raigate_decisions{hint} WHERE {cond} ORDER BY seq LIMIT ${}",
+        "SELECT {COLUMNS} FROM raigate_decisions{hint} WHERE {cond} ORDER BY {} LIMIT ${}",
+        filter.order(),
         values.len()
     );
     let mut stmt = conn.prepare(&sql).map_err(dberr)?;
