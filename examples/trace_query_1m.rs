@@ -125,8 +125,8 @@ async fn main() {
         humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(START + n / 2)).to_string();
     let mid_end = humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(START + n / 2 + 3600))
         .to_string();
-    let deep = store.list(&q(|q| q.limit = Some(1))).await.unwrap();
-    let _ = deep;
+    let late =
+        humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(START + n * 9 / 10)).to_string();
     let cases: Vec<(&str, DecisionQuery)> = vec![
         ("no filter, first page", q(|_| {})),
         ("tenant", q(|q| q.tenant = Some("tenant-042".into()))),
@@ -160,6 +160,17 @@ async fn main() {
                 q.tenant = Some("tenant-042".into());
                 q.since = Some(mid.clone());
                 q.until = Some(mid_end.clone());
+            }),
+        ),
+        (
+            "since the last 10 % (wide range far from the start)",
+            q(|q| q.since = Some(late.clone())),
+        ),
+        (
+            "tenant + since the last 10 %",
+            q(|q| {
+                q.tenant = Some("tenant-042".into());
+                q.since = Some(late.clone());
             }),
         ),
         (
