@@ -138,3 +138,36 @@ async fn routes_answer_the_design_shapes_and_scope_tenant_admins() {
         b.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_builds_the_routes_over_its_own_store_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let text = format!(
+        "[server]\nregion = \"eu-central-1\"\n[policies]\ndir = \"{}\"\n\
+         [[upstream]]\nname = \"ai-eu\"\nurl = \"http://127.0.0.1:9\"\nregion = \"eu-central-1\"\n\
+         [[route]]\nmethod = \"POST\"\npath = \"/v1/chat/completions\"\nfeature = \"assistant\"\n",
+        policies.display()
+    );
+    let file = dir.path().join("raigate.toml");
+    let cfg = raigate::gateway::GatewayConfig::parse(&text, &file, dir.path()).unwrap();
+    let gw = raigate::gateway::Gateway::build(cfg).unwrap();
+    trace_common::write(gw.trace_store(), 0, 5).await;
+    gw.trace_store().checkpoint().await.unwrap();
+    let app = gw.trace_routes(Arc::new(auth));
+    let (s, _, body) = get(&app, "ops", "/v1/audit/verify").await;
+    assert_eq!(s, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["records"], 5);
+    assert!(dir.path().join("checkpoint.key").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("checkpoint.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+    }
+}

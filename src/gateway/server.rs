@@ -19,8 +19,8 @@ use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
 use crate::tenants::{TenantSettings, TenantView};
 use crate::trace::{
-    DecisionSink, JsonlSink, JsonlSinkOptions, OtlpPipeline, Pseudonymizer, Tee, TraceError,
-    TraceStore,
+    AuditAuth, DecisionSink, JsonlSink, JsonlSinkOptions, OtlpPipeline, Pseudonymizer, Tee,
+    TraceError, TraceStore, admin_routes,
 };
 
 /// The gateway cannot start.
@@ -52,6 +52,7 @@ pub struct Gateway {
     layer: RaigateLayer,
     proxy: Proxy,
     store: TraceStore,
+    checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
     otlp: Option<OtlpPipeline>,
 }
 
@@ -106,6 +107,7 @@ impl Gateway {
             ),
             source,
         })?;
+        let checkpoint_key = options.checkpoint_key.as_ref().map(|k| k.verifying_key());
         let store = TraceStore::open(&config.store.url, options)?;
         let jsonl = JsonlSink::with_options(
             &trace.path,
@@ -201,6 +203,7 @@ impl Gateway {
             layer,
             proxy: Proxy::new(targets),
             store,
+            checkpoint_key,
             otlp,
         })
     }
@@ -208,6 +211,13 @@ impl Gateway {
     /// The durable decision store (for the admin routes: [`crate::trace::admin_routes`]).
     pub fn trace_store(&self) -> &TraceStore {
         &self.store
+    }
+
+    /// The compliance routes (`/v1/decisions…`, `/v1/audit/verify`) over this gateway's store,
+    /// trusting checkpoints signed by its checkpoint key, for the admin listener; `auth`
+    /// decides who sees what.
+    pub fn trace_routes(&self, auth: Arc<dyn AuditAuth>) -> axum::Router {
+        admin_routes(self.store.clone(), auth, self.checkpoint_key)
     }
 
     /// The layer in front of the proxy.
