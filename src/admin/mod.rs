@@ -29,6 +29,7 @@
 //!
 //! [`AdminClient`] is a small client of this API; `raigate tenants …` uses it.
 
+mod audit;
 mod auth;
 mod client;
 mod error;

@@ -188,7 +188,10 @@ fn audit(
     let subject = who.token_id.clone();
     Box::new(move |before, after| {
         let record = DecisionRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: {
+                let now = SystemTime::now();
+                crate::trace::decision_id(now).to_string()
+            },
             time: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
             tenant: Some(after.id.clone()),
             subject: Some(subject),
@@ -208,6 +211,9 @@ fn audit(
             tenant_version: Some(after.version),
             trace_id: None,
             latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            seq: None,
+            prev_hash: None,
+            hash: None,
         };
         let submitted = sink.submit(record);
         Box::pin(async move {

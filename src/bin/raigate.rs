@@ -1,5 +1,5 @@
 //! The `raigate` command: run the gateway, check a policy bundle, manage tenant settings
-//! through the admin API.
+//! through the admin API, read and verify the decision trace.
 //!
 //! Run with `cargo run -- serve --config examples/gateway.toml`;
 //! `RAIGATE_TOKEN=… cargo run -- tenants list`.
@@ -43,6 +43,16 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Read the decision trace: list, get, export (also a data subject's records).
+    Decisions {
+        #[command(subcommand)]
+        command: raigate::trace::cli::DecisionsCommand,
+    },
+    /// Verify the decision trace's hash chain and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: raigate::trace::cli::AuditCommand,
     },
     /// Tenant settings, through the admin API (token from the environment: RAIGATE_TOKEN).
     Tenants {
@@ -205,6 +215,8 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
+        Command::Decisions { command } => raigate::trace::cli::decisions(command),
+        Command::Audit { command } => raigate::trace::cli::audit(command),
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => match CompiledPolicy::load(&dir) {

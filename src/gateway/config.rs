@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::trace::{CheckpointKey, Durability, TraceOptions};
+
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayConfigError {
@@ -130,6 +132,46 @@ pub struct TraceSection {
     /// Default: `pseudonym.key` beside the trace file.
     #[serde(default)]
     pub pseudonym_key_file: Option<PathBuf>,
+    /// `sync` (default: every request waits for its record's commit) or `async` (denials
+    /// wait; allowed requests wait only for the record to be queued).
+    #[serde(default)]
+    pub durability: Durability,
+    /// Records that may wait to be written in the store's queue.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Most records per transaction (group commit).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// How long a request waits for room in a full queue before it is refused with 503.
+    #[serde(default = "default_enqueue_timeout_ms")]
+    pub enqueue_timeout_ms: u64,
+    /// Seconds between signed checkpoints (0: only at shutdown).
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: u64,
+    /// ed25519 key signing checkpoints; created (random, mode 0600) if absent.
+    /// Default: `checkpoint.key` beside the pseudonym key.
+    #[serde(default)]
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Delete records older than this many days (behind a checkpoint). Omit: keep all.
+    #[serde(default)]
+    pub retention_days: Option<u64>,
+    /// OTLP/HTTP base URL (e.g. `http://127.0.0.1:4318`) for decision spans and metrics.
+    /// Omit: use `OTEL_EXPORTER_OTLP_ENDPOINT` if set, else no export.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+}
+
+fn default_queue() -> usize {
+    TraceOptions::default().queue
+}
+fn default_batch() -> usize {
+    TraceOptions::default().batch
+}
+fn default_enqueue_timeout_ms() -> u64 {
+    u64::try_from(TraceOptions::default().enqueue_timeout.as_millis()).unwrap_or(1000)
+}
+fn default_checkpoint_secs() -> u64 {
+    TraceOptions::default().checkpoint_every.as_secs()
 }
 
 fn default_trace() -> PathBuf {
@@ -142,6 +184,14 @@ impl Default for TraceSection {
             path: default_trace(),
             fsync: false,
             pseudonym_key_file: None,
+            durability: Durability::Sync,
+            queue: default_queue(),
+            batch: default_batch(),
+            enqueue_timeout_ms: default_enqueue_timeout_ms(),
+            checkpoint_secs: default_checkpoint_secs(),
+            checkpoint_key_file: None,
+            retention_days: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -309,6 +359,9 @@ impl GatewayConfig {
             resolve(k);
         }
         config.identity.resolve_paths(base);
+        if let Some(k) = &mut config.trace.checkpoint_key_file {
+            resolve(k);
+        }
         if let Some(rest) = config.store.url.strip_prefix("sqlite://") {
             let p = Path::new(rest);
             if p.is_relative() && rest != ":memory:" {
@@ -316,6 +369,50 @@ impl GatewayConfig {
             }
         }
         Ok(config)
+    }
+
+    /// Where the checkpoint signing key lives.
+    pub fn checkpoint_key_file(&self) -> PathBuf {
+        self.trace.checkpoint_key_file.clone().unwrap_or_else(|| {
+            self.pseudonym_key_file()
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("checkpoint.key")
+        })
+    }
+
+    /// The decision store's options from `[trace]` (reads or creates the checkpoint key).
+    pub fn trace_options(&self) -> std::io::Result<TraceOptions> {
+        let t = &self.trace;
+        Ok(TraceOptions {
+            durability: t.durability,
+            queue: t.queue.max(1),
+            batch: t.batch.max(1),
+            enqueue_timeout: std::time::Duration::from_millis(t.enqueue_timeout_ms),
+            checkpoint_key: Some(CheckpointKey::from_key_file(&self.checkpoint_key_file())?),
+            checkpoint_every: std::time::Duration::from_secs(t.checkpoint_secs),
+            retention: t
+                .retention_days
+                .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400))),
+            pg_schema: None,
+        })
+    }
+
+    /// Where the decision trace lives. PostgreSQL: the same database and schema as the tenant
+    /// settings. SQLite: a sibling file (`raigate.db` → `raigate.trace.db`), because SQLite has
+    /// one writer per file and an admin change holds the settings' write lock while its audit
+    /// record is committed to the trace.
+    pub fn trace_store_url(&self) -> String {
+        match self.store.url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let trace = match path.strip_suffix(".db") {
+                    Some(stem) => format!("{stem}.trace.db"),
+                    None => format!("{path}.trace"),
+                };
+                format!("sqlite://{trace}")
+            }
+            None => self.store.url.clone(),
+        }
     }
 
     /// Where the pseudonym key lives.

@@ -19,7 +19,10 @@ use crate::admin::{AdminState, AdminToken};
 use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
 use crate::tenants::{StoreError, TenantSettings, TenantSync, store};
-use crate::trace::{JsonlSink, JsonlSinkOptions, Pseudonymizer};
+use crate::trace::{
+    AuditAuth, DecisionSink, JsonlSink, JsonlSinkOptions, OtlpPipeline, Pseudonymizer, Tee,
+    TraceError, TraceStore, admin_routes,
+};
 
 /// The gateway cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,9 @@ pub enum GatewayError {
     /// The tenant store cannot be opened or read.
     #[error("tenant store: {0}")]
     Store(#[from] StoreError),
+    /// The decision store cannot be opened.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
     /// A file or socket failed.
     #[error("{what}: {source}")]
     Io {
@@ -51,6 +57,9 @@ pub struct Gateway {
     proxy: Proxy,
     admin: AdminState,
     sync: TenantSync,
+    trace_store: TraceStore,
+    checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+    otlp: Option<OtlpPipeline>,
 }
 
 fn invalid(file: &std::path::Path, key: String, reason: impl Into<String>) -> GatewayConfigError {
@@ -111,7 +120,16 @@ impl Gateway {
         let max_staleness = Duration::from_secs(config.store.max_staleness_secs);
 
         let trace = &config.trace;
-        let sink = JsonlSink::with_options(
+        let options = config.trace_options().map_err(|source| GatewayError::Io {
+            what: format!(
+                "reading checkpoint key {}",
+                config.checkpoint_key_file().display()
+            ),
+            source,
+        })?;
+        let checkpoint_key = options.checkpoint_key.as_ref().map(|k| k.verifying_key());
+        let trace_store = TraceStore::open(&config.trace_store_url(), options)?;
+        let jsonl = JsonlSink::with_options(
             &trace.path,
             JsonlSinkOptions {
                 fsync: trace.fsync,
@@ -129,7 +147,15 @@ impl Gateway {
                 source,
             })?;
 
-        let sink = Arc::new(sink);
+        let mut sink: Arc<dyn DecisionSink> = Arc::new(Tee::new(
+            Arc::new(trace_store.clone()),
+            vec![Arc::new(jsonl)],
+        ));
+        let otlp = OtlpPipeline::from_config(trace.otlp_endpoint.as_deref(), &config.server.region)
+            .map_err(|reason| invalid(&config.file, "trace.otlp_endpoint".into(), reason))?;
+        if let Some(p) = &otlp {
+            sink = Arc::new(p.sink(sink));
+        }
         let admin = AdminState::new(store, policy.clone(), sink.clone())
             .tokens(tokens)
             .view(tenants.clone())
@@ -211,7 +237,22 @@ impl Gateway {
             proxy: Proxy::new(targets),
             admin,
             sync,
+            trace_store,
+            checkpoint_key,
+            otlp,
         })
+    }
+
+    /// The durable decision store (for the admin routes: [`crate::trace::admin_routes`]).
+    pub fn trace_store(&self) -> &TraceStore {
+        &self.trace_store
+    }
+
+    /// The compliance routes (`/v1/decisions…`, `/v1/audit/verify`) over this gateway's store,
+    /// trusting checkpoints signed by its checkpoint key, for the admin listener; `auth`
+    /// decides who sees what.
+    pub fn trace_routes(&self, auth: Arc<dyn AuditAuth>) -> axum::Router {
+        admin_routes(self.trace_store.clone(), auth, self.checkpoint_key)
     }
 
     /// The layer in front of the proxy.
@@ -284,7 +325,9 @@ impl Gateway {
         println!("raigate admin listening on http://{admin_local}");
         let reload = tokio::spawn(reload_on_sighup(policy));
         let (stop_admin, mut admin_stopped) = tokio::sync::watch::channel(false);
-        let admin_app = crate::admin::router(self.admin.clone());
+        // The compliance routes share the admin listener and its bearer tokens.
+        let admin_app = crate::admin::router(self.admin.clone())
+            .merge(self.trace_routes(Arc::new(self.admin.clone())));
         let admin_task = tokio::spawn(async move {
             let served = axum::serve(admin, admin_app)
                 .with_graceful_shutdown(async move {
@@ -343,6 +386,17 @@ impl Gateway {
             tracing::warn!("admin API still busy after 5 s; closing");
         }
         drop(self.sync);
+        // Everything answered is committed already; this also signs a last checkpoint.
+        if let Err(e) = self.trace_store.flush().await {
+            tracing::warn!(error = %e, "decision store flush at shutdown failed");
+        }
+        if let Err(e) = self.trace_store.checkpoint().await {
+            tracing::warn!(error = %e, "decision checkpoint at shutdown failed");
+        }
+        // Flushes the last spans and metrics (blocking exporters: off the runtime).
+        if let Some(p) = self.otlp {
+            let _ = tokio::task::spawn_blocking(move || drop(p)).await;
+        }
         Ok(())
     }
 }

@@ -146,6 +146,9 @@ impl Job {
             tenant_version: d.tenant_version,
             trace_id: ctx.and_then(|c| c.trace_id.clone()),
             latency_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            seq: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 
@@ -226,7 +229,14 @@ impl Job {
         B: Send + 'static,
     {
         log_decision(&self.id, ctx, &d);
-        let commit = match self.shared.sink.submit(self.record(ctx, &d)) {
+        // Denials (and, with `durability = "sync"`, every request) wait for the commit; other
+        // allowed requests only for the record to be queued (never dropped, see trace::Durability).
+        let wait = self
+            .shared
+            .sink
+            .durability()
+            .waits_for_commit(d.is_allowed());
+        let mut commit = match self.shared.sink.submit(self.record(ctx, &d)) {
             Ok(c) => c,
             Err(e) => return Conclusion::Now(Prepared::Respond(self.sink_failed(&e))),
         };
@@ -243,11 +253,15 @@ impl Job {
             (Ok(()), Some((req, labeller))) => Prepared::Call(inner.call(req), labeller),
             (Ok(()), None) => Prepared::Respond(job.denial_response(&d)),
         };
-        if commit.is_done() {
+        if commit.is_done() || (!wait && commit.is_queued()) {
             Conclusion::Now(then(self, Ok(())))
         } else {
             Conclusion::Later(Box::pin(async move {
-                let result = commit_result(commit).await;
+                let result = if wait {
+                    commit_result(commit).await
+                } else {
+                    commit.queued().await
+                };
                 then(self, result)
             }))
         }

@@ -1,6 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 /// One decision, as compliance reads it. Field names are the external contract (DESIGN.md).
+///
+/// `seq`, `prev_hash` and `hash` are filled in by the durable store ([`super::TraceStore`]) when
+/// the record joins the hash chain; they are absent from records that never reached one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRecord {
     /// UUIDv7.
@@ -43,4 +46,13 @@ pub struct DecisionRecord {
     pub trace_id: Option<String>,
     /// Time spent deciding, in microseconds.
     pub latency_us: u64,
+    /// Position in the hash chain (1, 2, …), gapless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// `hash` of the record before this one (64 zeros for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    /// sha-256 (hex) over `seq`, `prev_hash` and the canonical encoding of the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }

@@ -196,6 +196,8 @@ pub async fn upstream(name: &'static str) -> Upstream {
 pub struct Proc {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin API's address, when the process printed one.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Proc {
@@ -230,22 +232,37 @@ pub fn spawn_listening(mut cmd: Command) -> Proc {
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel::<(bool, SocketAddr)>();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
         while let Some(Ok(line)) = lines.next() {
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
-                let _ = tx.send(addr);
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let _ = tx.send((line.contains("admin listening"), addr));
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("process did not report its address");
+    let (mut addr, mut admin) = (None, None);
+    while addr.is_none() {
+        let (is_admin, a) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("process did not report its address");
+        if is_admin {
+            admin = Some(a)
+        } else {
+            addr = Some(a)
+        }
+    }
+    // The admin line, if any, follows at once.
+    if admin.is_none() {
+        if let Ok((true, a)) = rx.recv_timeout(Duration::from_millis(500)) {
+            admin = Some(a);
+        }
+    }
     Proc {
         child,
-        addr: addr.parse().unwrap(),
+        addr: addr.unwrap(),
+        admin,
     }
 }
 

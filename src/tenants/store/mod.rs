@@ -33,4 +33,5 @@ pub use api::{
 };
 pub use connect::connect;
 pub use postgres::PgStore;
+pub(crate) use postgres::split_schema_param;
 pub use sqlite::SqliteStore;

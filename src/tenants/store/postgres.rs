@@ -95,8 +95,9 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// Split `?schema=NAME` off a PostgreSQL URL: (URL for the driver, schema).
-fn split_schema(url: &str) -> Result<(String, String), StoreError> {
+/// Split `?schema=NAME` off a PostgreSQL URL: (URL for the driver, schema if named).
+/// The decision trace reads the same URL, so both stores land in the same schema.
+pub(crate) fn split_schema_param(url: &str) -> (String, Option<String>) {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, q),
         None => (url, ""),
@@ -114,6 +115,12 @@ fn split_schema(url: &str) -> Result<(String, String), StoreError> {
     } else {
         format!("{base}?{}", rest.join("&"))
     };
+    (url, schema)
+}
+
+/// Split `?schema=NAME` off a PostgreSQL URL: (URL for the driver, schema; default `public`).
+fn split_schema(url: &str) -> Result<(String, String), StoreError> {
+    let (url, schema) = split_schema_param(url);
     Ok((url, schema.unwrap_or_else(|| "public".to_owned())))
 }
 

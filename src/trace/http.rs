@@ -1,0 +1,259 @@
+//! The compliance routes of the admin API (DESIGN.md): decisions list, get, export and audit
+//! verify, as an axum [`Router`] fragment. Authorisation is the caller's: the admin module
+//! plugs its bearer-token check in through [`AuditAuth`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use ed25519_dalek::VerifyingKey;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde_json::Map;
+
+use super::query::{DecisionQuery, ExportFormat};
+use super::{TraceError, TraceStore, verify};
+use crate::layer::problem;
+
+/// What a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Every tenant's decisions (compliance, operator).
+    All,
+    /// Only this tenant's decisions (tenant-admin).
+    Tenant(String),
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// List, get or export decisions.
+    ReadDecisions,
+    /// Verify the chain (needs [`Access::All`]).
+    Verify,
+}
+
+/// Decides who may call the routes. `Err` is the response to send (401, 403, …).
+pub trait AuditAuth: Send + Sync + 'static {
+    /// Authorise a request with `headers` for `action`.
+    // A response as the error is the axum idiom; its size does not matter on this path.
+    #[allow(clippy::result_large_err)]
+    fn authorize(&self, headers: &HeaderMap, action: AuditAction)
+    -> Result<Access, Response<Body>>;
+}
+
+impl<F> AuditAuth for F
+where
+    F: Fn(&HeaderMap, AuditAction) -> Result<Access, Response<Body>> + Send + Sync + 'static,
+{
+    #[allow(clippy::result_large_err)]
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        action: AuditAction,
+    ) -> Result<Access, Response<Body>> {
+        self(headers, action)
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    store: TraceStore,
+    auth: Arc<dyn AuditAuth>,
+    trusted: Option<VerifyingKey>,
+}
+
+/// `GET /v1/decisions`, `GET /v1/decisions/{id}`, `GET /v1/decisions/export?format=jsonl|csv`
+/// and `GET /v1/audit/verify` over `store`. Checkpoints must be signed by `trusted` (the
+/// public key of the configured checkpoint key) when given.
+pub fn admin_routes(
+    store: TraceStore,
+    auth: Arc<dyn AuditAuth>,
+    trusted: Option<VerifyingKey>,
+) -> Router {
+    Router::new()
+        .route("/v1/decisions", get(list))
+        .route("/v1/decisions/export", get(export))
+        .route("/v1/decisions/{id}", get(one))
+        .route("/v1/audit/verify", get(audit_verify))
+        .with_state(Ctx {
+            store,
+            auth,
+            trusted,
+        })
+}
+
+fn problem_response(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response<Body> {
+    problem::problem(status, kind, title, detail, Map::new()).map(Body::from)
+}
+
+fn error_response(e: &TraceError) -> Response<Body> {
+    match e {
+        TraceError::Query(q) => problem_response(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            &q.to_string(),
+        ),
+        other => {
+            tracing::error!(error = %other, "decision store query failed");
+            problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Decision store unavailable",
+                "the decision store could not be read",
+            )
+        }
+    }
+}
+
+fn json_response(v: &impl serde::Serialize) -> Response<Body> {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    let mut r = Response::new(Body::from(bytes));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Parse the query string; apply the caller's tenant restriction.
+#[allow(clippy::result_large_err)]
+fn scoped_query(raw: Option<String>, access: &Access) -> Result<DecisionQuery, Response<Body>> {
+    let raw = raw.unwrap_or_default();
+    let mut q: DecisionQuery = serde_urlencoded_query(&raw).map_err(|detail| {
+        problem_response(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            &detail,
+        )
+    })?;
+    if let Access::Tenant(t) = access {
+        match &q.tenant {
+            Some(asked) if asked != t => {
+                return Err(problem_response(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "Forbidden",
+                    "a tenant admin sees only its own tenant's decisions",
+                ));
+            }
+            _ => q.tenant = Some(t.clone()),
+        }
+    }
+    Ok(q)
+}
+
+fn serde_urlencoded_query(raw: &str) -> Result<DecisionQuery, String> {
+    let uri: http::Uri = format!("/?{raw}")
+        .parse()
+        .map_err(|e| format!("bad query string: {e}"))?;
+    axum::extract::Query::<DecisionQuery>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .map_err(|e| e.body_text())
+}
+
+async fn list(State(c): State<Ctx>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response<Body> {
+    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let q = match scoped_query(raw, &access) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match c.store.list(&q).await {
+        Ok(page) => json_response(&page),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn one(State(c): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response<Body> {
+    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match c.store.get(&id).await {
+        Ok(Some(r))
+            if access == Access::All
+                || matches!(&access, Access::Tenant(t) if r.tenant.as_ref() == Some(t)) =>
+        {
+            json_response(&r)
+        }
+        Ok(_) => problem_response(
+            StatusCode::NOT_FOUND,
+            "decision-not-found",
+            "Decision not found",
+            "no decision with this id is visible to you",
+        ),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn export(
+    State(c): State<Ctx>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response<Body> {
+    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let q = match scoped_query(raw, &access) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let format = match q.format.as_deref().map(ExportFormat::parse) {
+        None => ExportFormat::Jsonl,
+        Some(Some(f)) => f,
+        Some(None) => {
+            return problem_response(
+                StatusCode::BAD_REQUEST,
+                "malformed-request",
+                "Malformed request",
+                "format: use jsonl or csv",
+            );
+        }
+    };
+    match c.store.export_stream(&q, format) {
+        Ok(stream) => {
+            let mut r = Response::new(Body::from_stream(stream));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let name = match format {
+                ExportFormat::Jsonl => "attachment; filename=\"decisions.jsonl\"",
+                ExportFormat::Csv => "attachment; filename=\"decisions.csv\"",
+            };
+            h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static(name));
+            r
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn audit_verify(State(c): State<Ctx>, headers: HeaderMap) -> Response<Body> {
+    match c.auth.authorize(&headers, AuditAction::Verify) {
+        Ok(Access::All) => {}
+        Ok(Access::Tenant(_)) => {
+            return problem_response(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "verifying the trace needs the compliance or operator role",
+            );
+        }
+        Err(r) => return r,
+    }
+    match verify(&c.store, c.trusted.as_ref()).await {
+        Ok(report) => json_response(&report),
+        Err(e) => error_response(&e),
+    }
+}
