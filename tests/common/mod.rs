@@ -254,10 +254,10 @@ pub fn spawn_listening(mut cmd: Command) -> Proc {
         }
     }
     // The admin line, if any, follows at once.
-    if admin.is_none() {
-        if let Ok((true, a)) = rx.recv_timeout(Duration::from_millis(500)) {
-            admin = Some(a);
-        }
+    if admin.is_none()
+        && let Ok((true, a)) = rx.recv_timeout(Duration::from_millis(500))
+    {
+        admin = Some(a);
     }
     Proc {
         child,
