@@ -653,6 +653,7 @@ fn gateway_with_admin(config: &std::path::Path) -> (Proc, SocketAddr) {
         Proc {
             child,
             addr: gw.unwrap(),
+            admin,
         },
         admin.unwrap(),
     )
