@@ -128,7 +128,16 @@ impl Gateway {
             source,
         })?;
         let checkpoint_key = options.checkpoint_key.as_ref().map(|k| k.verifying_key());
+        let journaled = options.durability == crate::trace::Durability::Async;
+        let journal_tail = options.queue.saturating_add(options.batch);
         let trace_store = TraceStore::open(&config.trace_store_url(), options)?;
+        if journaled {
+            // Allowed requests were answered once their record was journaled: after a crash,
+            // the store may lack the last of them.
+            trace_store
+                .recover_journal(&trace.path, journal_tail)
+                .await?;
+        }
         let jsonl = JsonlSink::with_options(
             &trace.path,
             JsonlSinkOptions {

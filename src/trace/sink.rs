@@ -29,7 +29,8 @@ pub enum Durability {
     #[default]
     Sync,
     /// Denials wait for their commit; allowed requests are answered once the record is
-    /// queued (never dropped: a full queue makes new requests wait, then refuses them).
+    /// queued (never dropped: a full queue makes new requests wait, then refuses them) and,
+    /// in the gateway, journaled to the JSON Lines file that is replayed after a crash.
     Async,
 }
 
@@ -61,6 +62,7 @@ impl std::fmt::Debug for Commit {
             CommitState::Enqueueing(..) => "enqueueing",
             CommitState::Waiting(_) => "waiting",
             CommitState::All(_) => "all",
+            CommitState::Journaled { .. } => "journaled",
         };
         f.debug_struct("Commit").field("stage", &stage).finish()
     }
@@ -74,6 +76,11 @@ enum CommitState {
     ),
     Waiting(oneshot::Receiver<Result<(), SinkError>>),
     All(Vec<(Commit, bool)>),
+    /// Queued once `primary` is queued and `journal` is durable; done once both are done.
+    Journaled {
+        primary: Box<Commit>,
+        journal: Box<Commit>,
+    },
 }
 
 impl Commit {
@@ -116,11 +123,24 @@ impl Commit {
         }
     }
 
+    /// A record written to a journal before it is queued for the store: it counts as queued
+    /// only once `journal` is durable, so a crash after the answer loses nothing that a replay
+    /// of the journal cannot restore ([`super::TraceStore::recover_journal`]).
+    pub fn journaled(primary: Commit, journal: Commit) -> Self {
+        Commit {
+            state: CommitState::Journaled {
+                primary: Box::new(primary),
+                journal: Box::new(journal),
+            },
+        }
+    }
+
     /// Whether the record is already durable (no need to wait).
     pub fn is_done(&self) -> bool {
         match &self.state {
             CommitState::Done(r) => matches!(r, Some(Ok(()))),
             CommitState::All(v) => v.iter().all(|(c, _)| c.is_done()),
+            CommitState::Journaled { primary, journal } => primary.is_done() && journal.is_done(),
             _ => false,
         }
     }
@@ -132,6 +152,7 @@ impl Commit {
             CommitState::Waiting(_) => true,
             CommitState::Enqueueing(..) => false,
             CommitState::All(v) => v.iter().all(|(c, _)| c.is_queued()),
+            CommitState::Journaled { primary, journal } => primary.is_queued() && journal.is_done(),
         }
     }
 
@@ -168,6 +189,15 @@ impl Commit {
                     Poll::Ready(Ok(()))
                 }
             },
+            CommitState::Journaled { primary, journal } => {
+                let queued = primary.poll_queued(cx);
+                let journaled = poll_once(journal, cx);
+                match (queued, journaled) {
+                    (Poll::Ready(Err(e)), _) | (_, Poll::Ready(Err(e))) => Poll::Ready(Err(e)),
+                    (Poll::Ready(Ok(())), Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+                    _ => Poll::Pending,
+                }
+            }
             CommitState::All(v) => {
                 let mut pending = false;
                 for (c, _) in v.iter_mut() {
@@ -205,6 +235,13 @@ impl Future for Commit {
                 .poll(cx)
                 .map(|r| r.unwrap_or(Err(SinkError::Closed))),
             CommitState::Enqueueing(..) => Poll::Ready(Err(SinkError::Closed)),
+            CommitState::Journaled { primary, journal } => {
+                match (poll_once(primary, cx), poll_once(journal, cx)) {
+                    (Poll::Ready(Err(e)), _) | (_, Poll::Ready(Err(e))) => Poll::Ready(Err(e)),
+                    (Poll::Ready(Ok(())), Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+                    _ => Poll::Pending,
+                }
+            }
             CommitState::All(v) => {
                 let mut pending = false;
                 for (c, finished) in v.iter_mut() {
@@ -224,6 +261,25 @@ impl Future for Commit {
                 }
             }
         }
+    }
+}
+
+/// Poll a commit to its end, then leave a finished one in its place so that polling again
+/// (the queued stage, then the full commit) never polls a completed receiver.
+fn poll_once(c: &mut Commit, cx: &mut Context<'_>) -> Poll<Result<(), SinkError>> {
+    if let CommitState::Done(Some(Ok(()))) = c.state {
+        return Poll::Ready(Ok(()));
+    }
+    match Pin::new(&mut *c).poll(cx) {
+        Poll::Ready(Ok(())) => {
+            *c = Commit::done();
+            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Err(e)) => {
+            *c = Commit::failed(e.clone());
+            Poll::Ready(Err(e))
+        }
+        Poll::Pending => Poll::Pending,
     }
 }
 
@@ -257,6 +313,7 @@ impl<S: DecisionSink + ?Sized> DecisionSink for Arc<S> {
 pub struct Tee {
     primary: Arc<dyn DecisionSink>,
     extras: Vec<Arc<dyn DecisionSink>>,
+    journal: bool,
 }
 
 impl std::fmt::Debug for Tee {
@@ -270,18 +327,41 @@ impl std::fmt::Debug for Tee {
 impl Tee {
     /// Records go to `primary` and to every sink of `extras`.
     pub fn new(primary: Arc<dyn DecisionSink>, extras: Vec<Arc<dyn DecisionSink>>) -> Self {
-        Tee { primary, extras }
+        Tee {
+            primary,
+            extras,
+            journal: false,
+        }
+    }
+
+    /// Like [`Tee::new`], and with `durability = "async"` the extras are a journal: a record
+    /// counts as queued only once they have it, so an answered decision survives a crash even
+    /// before the store commits it (replayed at start by [`super::TraceStore::recover_journal`]).
+    pub fn with_journal(
+        primary: Arc<dyn DecisionSink>,
+        extras: Vec<Arc<dyn DecisionSink>>,
+    ) -> Self {
+        Tee {
+            primary,
+            extras,
+            journal: true,
+        }
     }
 }
 
 impl DecisionSink for Tee {
     fn submit(&self, record: DecisionRecord) -> Result<Commit, SinkError> {
-        let mut commits = Vec::with_capacity(self.extras.len() + 1);
-        commits.push(self.primary.submit(record.clone())?);
+        let primary = self.primary.submit(record.clone())?;
+        let mut extras = Vec::with_capacity(self.extras.len());
         for extra in &self.extras {
-            commits.push(extra.submit(record.clone())?);
+            extras.push(extra.submit(record.clone())?);
         }
-        Ok(Commit::all(commits))
+        if self.journal && !extras.is_empty() {
+            Ok(Commit::journaled(primary, Commit::all(extras)))
+        } else {
+            extras.insert(0, primary);
+            Ok(Commit::all(extras))
+        }
     }
 
     fn durability(&self) -> Durability {
