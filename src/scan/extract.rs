@@ -4,7 +4,7 @@
 //! [`BodyFormat::from_content_type`]; [`extract_text`] then turns the body
 //! into a [`ScanText`]: normalised segments separated by `'\n'`.
 //!
-//! * JSON bodies are parsed completely (`\uXXXX` escapes are decoded by the
+//! * JSON bodies are parsed completely (`\u` escapes (four hex digits) are decoded by the
 //!   parser) and every string *value*, at any depth, becomes one segment
 //!   (chat `messages[].content`, content-part arrays, tool-call arguments,
 //!   …). Object keys are not scanned. Because normalisation never produces
