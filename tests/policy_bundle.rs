@@ -272,3 +272,28 @@ fn policy_check_cli_exits_non_zero_on_a_bad_bundle() {
         "{err}"
     );
 }
+
+#[test]
+fn the_cited_sources_are_the_shared_policy_texts() {
+    // The bundle carries copies so it is self-contained; they must not drift from the
+    // originals kept beside the repository (../shared/policy-sources) where those exist.
+    let shared = repo_path("../shared/policy-sources");
+    if !shared.is_dir() {
+        eprintln!(
+            "note: {} not present; copies not compared",
+            shared.display()
+        );
+        return;
+    }
+    for (copy, original) in [
+        ("responsible-use-policy.txt", "003_0da20562c6c6f5b6.txt"),
+        ("gdpr-faq.txt", "002_d7c83dd98d4a4c82.txt"),
+    ] {
+        let a = std::fs::read(repo_path("policies/sources").join(copy)).unwrap();
+        let b = std::fs::read(shared.join(original)).unwrap();
+        assert!(
+            a == b,
+            "policies/sources/{copy} differs from shared/policy-sources/{original}"
+        );
+    }
+}
