@@ -13,6 +13,7 @@ mod pg;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -55,6 +56,8 @@ struct Replica {
     sync: TenantSync,
     app: SocketAddr,
     admin: SocketAddr,
+    /// Runs of the AI handler: a denied request must never reach it.
+    handled: Arc<AtomicUsize>,
 }
 
 impl Replica {
@@ -79,10 +82,15 @@ impl Replica {
                     .feature("summarization"),
             )
             .unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let count = handled.clone();
         let app = Router::new()
             .route(
                 "/v1/summaries",
-                post(|| async { axum::Json(json!({"summary": "ok"})) }),
+                post(move || {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    async { axum::Json(json!({"summary": "ok"})) }
+                }),
             )
             .route_layer(layer);
         let admin = AdminState::new(sync.store(), policy(), sink)
@@ -98,16 +106,28 @@ impl Replica {
             app: serve(app).await,
             admin: serve(router(admin)).await,
             sync,
+            handled,
         }
     }
 
+    /// One AI request; a refused one is also checked not to have reached the handler.
     async fn summarize(&self, tenant: &str) -> Resp {
-        post_json(
+        let before = self.handled.load(Ordering::SeqCst);
+        let resp = post_json(
             &format!("http://{}/v1/summaries", self.app),
             &[("x-tenant-id", tenant)],
             &json!({"text": "Summarise the meeting."}),
         )
-        .await
+        .await;
+        if !resp.status.is_success() {
+            assert_eq!(
+                self.handled.load(Ordering::SeqCst),
+                before,
+                "a refused request ({}) reached the handler",
+                resp.status
+            );
+        }
+        resp
     }
 
     async fn admin(&self, method: Method, path: &str, token: Option<&str>, body: &str) -> Resp {
@@ -692,9 +712,15 @@ async fn the_gateway_serves_the_admin_api_and_records_changes_in_its_trace() {
     )
     .await;
     assert_eq!(resp.status, 200, "{}", resp.text());
+    let forwarded = us.hits.count();
     post_json(&url, &[("x-tenant-id", "acme")], &chat_req)
         .await
         .problem(403, "feature-opted-out");
+    assert_eq!(
+        us.hits.count(),
+        forwarded,
+        "the denied request was forwarded"
+    );
     let resp = send(
         Method::GET,
         &format!("http://{admin}/v1/tenants/globex"),
@@ -725,6 +751,11 @@ async fn the_gateway_serves_the_admin_api_and_records_changes_in_its_trace() {
     )
     .await
     .problem(403, "feature-opted-out");
+    assert_eq!(
+        us.hits.count(),
+        forwarded,
+        "the denied request was forwarded"
+    );
 }
 
 /// A TCP proxy to PostgreSQL that can be switched off (it cuts every connection and closes new
@@ -970,6 +1001,7 @@ async fn two_gateway_binaries_share_tenant_settings_over_postgres() {
     let url_b = gw_b.url("/v1/chat/completions");
     let ask_b = || post_json(&url_b, &[("x-tenant-id", "acme")], &chat_req);
     assert_eq!(ask_b().await.status, 200);
+    let mut allowed = 1;
     // Seeded by both, created once.
     let auth = bearer(OP);
     let acme = send(
@@ -991,7 +1023,14 @@ async fn two_gateway_binaries_share_tenant_settings_over_postgres() {
         )
         .await;
         assert_eq!(resp.status, 200, "{}", resp.text());
-        while ask_b().await.status.as_u16() != status {
+        loop {
+            let got = ask_b().await.status.as_u16();
+            if got == 200 {
+                allowed += 1;
+            }
+            if got == status {
+                break;
+            }
             assert!(
                 since.elapsed() < Duration::from_secs(1),
                 "B did not follow within 1 s"
@@ -999,5 +1038,10 @@ async fn two_gateway_binaries_share_tenant_settings_over_postgres() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    assert_eq!(
+        us.hits.count(),
+        allowed,
+        "only allowed requests were forwarded"
+    );
     drop((gw_a, gw_b));
 }

@@ -11,6 +11,7 @@
 mod trace_common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,7 +26,8 @@ use raigate::trace::{Durability, TraceOptions, TraceStore};
 use tower::ServiceExt;
 use trace_common::Db;
 
-fn app(store: &TraceStore) -> Router {
+/// The guarded app, and how many times its handler ran (only allowed requests may reach it).
+fn app(store: &TraceStore) -> (Router, Arc<AtomicUsize>) {
     let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     let layer = RaigateLayer::new(
         PolicyHandle::load(&policies).unwrap(),
@@ -39,12 +41,28 @@ fn app(store: &TraceStore) -> Router {
             .feature("assistant"),
     )
     .unwrap();
-    Router::new()
+    let handled = Arc::new(AtomicUsize::new(0));
+    let count = handled.clone();
+    let router = Router::new()
         .route(
             "/v1/chat/completions",
-            post(|| async { axum::Json(serde_json::json!({"choices": []})) }),
+            post(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(serde_json::json!({"choices": []})) }
+            }),
         )
-        .route_layer(layer)
+        .route_layer(layer);
+    (router, handled)
+}
+
+/// Every refused or denied request stayed in front of the handler.
+fn assert_only_allowed_were_handled(answers: &[Answer], handled: &AtomicUsize) {
+    let allowed = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        allowed,
+        "a refused or denied request reached the handler"
+    );
 }
 
 fn chat(text: &str) -> Request<Body> {
@@ -106,7 +124,7 @@ async fn run(durability: Durability) {
         enqueue_timeout: Duration::from_millis(300),
         ..trace_common::options()
     });
-    let app = app(&store);
+    let (app, handled) = app(&store);
     let lock = stall(&b);
     let start = Instant::now();
     let pending = fire(&app, 24, 5).await;
@@ -169,6 +187,7 @@ async fn run(durability: Durability) {
     if durability == Durability::Async {
         assert!(answered_early > 0, "async answers queued allows at once");
     }
+    assert_only_allowed_were_handled(&answers, &handled);
     let r = raigate::trace::verify(&store, None).await.unwrap();
     assert!(r.ok, "{r:?}");
     assert_eq!(r.records as usize, answers.len() - refused.len());
@@ -193,7 +212,7 @@ async fn async_allows_survive_a_failing_batch_and_are_retried() {
         durability: Durability::Async,
         ..trace_common::options()
     });
-    let app = app(&store);
+    let (app, handled) = app(&store);
     b.exec("ALTER TABLE raigate_decisions RENAME TO moved")
         .await;
     let pending = fire(&app, 6, 1000).await; // request 0 is a denial, the rest allows
@@ -214,6 +233,7 @@ async fn async_allows_survive_a_failing_batch_and_are_retried() {
         }
     }
     assert!(answers.iter().filter(|a| a.status == 200).count() >= 4);
+    assert_only_allowed_were_handled(&answers, &handled);
     assert!(
         store
             .stats()
