@@ -57,28 +57,8 @@ async fn sigkill_under_load_loses_no_answered_decision() {
     let after_id = after.header("raigate-decision-id").unwrap().to_owned();
     drop(gw); // kill again: that last answer must be there too
 
-    let store = TraceStore::open(
-        &format!("sqlite://{}", dir.path().join("raigate.trace.db").display()),
-        TraceOptions {
-            checkpoint_key: None,
-            ..TraceOptions::default()
-        },
-    )
-    .unwrap();
-    let mut missing = Vec::new();
-    for id in answered.iter().chain([&after_id]) {
-        if store.get(id).await.unwrap().is_none() {
-            missing.push(id.clone());
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "{} answered decisions lost: {missing:?}",
-        missing.len()
-    );
-    let key = CheckpointKey::from_key_file(&dir.path().join("checkpoint.key")).unwrap();
-    let report = verify(&store, Some(&key.verifying_key())).await.unwrap();
-    assert!(report.ok, "{report:?}");
+    let ids: Vec<String> = answered.iter().cloned().chain([after_id.clone()]).collect();
+    let report = assert_all_stored_and_chain_intact(dir.path(), &ids).await;
     assert!(report.records as usize > answered.len());
 
     // The CLI reads the same store.
@@ -259,8 +239,17 @@ async fn with_async_durability_a_crash_loses_no_answered_decision_either() {
 
     // The restart replays the journal before it listens; then stop it and read the store.
     drop(gateway(&cfg));
+    assert_all_stored_and_chain_intact(dir.path(), &answered).await;
+}
+
+/// Opens the gateway's trace in `dir`: every id is there and the chain verifies against the
+/// gateway's checkpoint key.
+async fn assert_all_stored_and_chain_intact(
+    dir: &std::path::Path,
+    ids: &[String],
+) -> raigate::trace::VerifyReport {
     let store = TraceStore::open(
-        &format!("sqlite://{}", dir.path().join("raigate.trace.db").display()),
+        &format!("sqlite://{}", dir.join("raigate.trace.db").display()),
         TraceOptions {
             checkpoint_key: None,
             ..TraceOptions::default()
@@ -268,7 +257,7 @@ async fn with_async_durability_a_crash_loses_no_answered_decision_either() {
     )
     .unwrap();
     let mut missing = Vec::new();
-    for id in &answered {
+    for id in ids {
         if store.get(id).await.unwrap().is_none() {
             missing.push(id.clone());
         }
@@ -278,9 +267,10 @@ async fn with_async_durability_a_crash_loses_no_answered_decision_either() {
         "{} answered decisions lost: {missing:?}",
         missing.len()
     );
-    let key = CheckpointKey::from_key_file(&dir.path().join("checkpoint.key")).unwrap();
+    let key = CheckpointKey::from_key_file(&dir.join("checkpoint.key")).unwrap();
     let report = verify(&store, Some(&key.verifying_key())).await.unwrap();
     assert!(report.ok, "{report:?}");
+    report
 }
 
 async fn post_json_checked(
