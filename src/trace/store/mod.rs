@@ -28,6 +28,44 @@
 //! [`crate::gateway::GatewayConfig::trace_store_url`]: the PostgreSQL database and schema of
 //! `[store] url`, or for SQLite a sibling file (`raigate.db` → `raigate.trace.db`).
 
+/// `(DecisionRecord, ts)` from a row in the column order both backends select; `$get` is the
+/// driver's typed getter (`get` for rusqlite, `try_get` for tokio-postgres): the drivers share
+/// no trait, so the mapping is written once as a macro.
+macro_rules! record_from_row {
+    ($r:expr, $get:ident) => {{
+        let r = $r;
+        let obligations: String = r.$get(16)?;
+        let rec = DecisionRecord {
+            seq: Some(u64::try_from(r.$get::<_, i64>(0)?).unwrap_or(0)),
+            id: r.$get(1)?,
+            time: r.$get(2)?,
+            tenant: r.$get(3)?,
+            subject: r.$get(4)?,
+            feature: r.$get(5)?,
+            route: r.$get(6)?,
+            class: r.$get(7)?,
+            purpose: r.$get(8)?,
+            data_class: r.$get(9)?,
+            region: r.$get(10)?,
+            upstream: r.$get(11)?,
+            outcome: r.$get(12)?,
+            shadow: r.$get(13)?,
+            rule: r.$get(14)?,
+            reason: r.$get(15)?,
+            obligations: serde_json::from_str(&obligations).unwrap_or_else(|_| vec![obligations]),
+            policy_version: r.$get(17)?,
+            tenant_version: r
+                .$get::<_, Option<i64>>(18)?
+                .map(|v| u64::try_from(v).unwrap_or(0)),
+            trace_id: r.$get(19)?,
+            latency_us: u64::try_from(r.$get::<_, i64>(20)?).unwrap_or(0),
+            prev_hash: Some(r.$get(21)?),
+            hash: Some(r.$get(22)?),
+        };
+        Ok((rec, r.$get(23)?))
+    }};
+}
+
 mod postgres;
 mod sqlite;
 

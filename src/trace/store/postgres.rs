@@ -289,35 +289,7 @@ impl ChainWriter for PgWriter {
 }
 
 fn record_of(r: &Row) -> Result<(DecisionRecord, i64), tokio_postgres::Error> {
-    let obligations: String = r.try_get(16)?;
-    let rec = DecisionRecord {
-        seq: Some(u64::try_from(r.try_get::<_, i64>(0)?).unwrap_or(0)),
-        id: r.try_get(1)?,
-        time: r.try_get(2)?,
-        tenant: r.try_get(3)?,
-        subject: r.try_get(4)?,
-        feature: r.try_get(5)?,
-        route: r.try_get(6)?,
-        class: r.try_get(7)?,
-        purpose: r.try_get(8)?,
-        data_class: r.try_get(9)?,
-        region: r.try_get(10)?,
-        upstream: r.try_get(11)?,
-        outcome: r.try_get(12)?,
-        shadow: r.try_get(13)?,
-        rule: r.try_get(14)?,
-        reason: r.try_get(15)?,
-        obligations: serde_json::from_str(&obligations).unwrap_or_else(|_| vec![obligations]),
-        policy_version: r.try_get(17)?,
-        tenant_version: r
-            .try_get::<_, Option<i64>>(18)?
-            .map(|v| u64::try_from(v).unwrap_or(0)),
-        trace_id: r.try_get(19)?,
-        latency_us: u64::try_from(r.try_get::<_, i64>(20)?).unwrap_or(0),
-        prev_hash: Some(r.try_get(21)?),
-        hash: Some(r.try_get(22)?),
-    };
-    Ok((rec, r.try_get(23)?))
+    record_from_row!(r, try_get)
 }
 
 fn to_params(values: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
