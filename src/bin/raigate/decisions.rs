@@ -1,45 +1,41 @@
-//! `raigate decisions list|get|export` and `raigate audit verify|public-key`: the trace read
-//! straight from the store named in the config file.
+//! `raigate decisions list|get|export`: the decision trace read straight from the store named
+//! in the config file.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use raigate::trace::{DecisionQuery, ExportFormat, Pseudonymizer};
 
-use super::chain::decode_public_key;
-use super::{
-    CheckpointKey, DecisionQuery, ExportFormat, Pseudonymizer, TraceOptions, TraceStore, verify,
-};
-use crate::gateway::GatewayConfig;
+use crate::{fail, open_trace, runtime};
 
 /// Filters shared by `list` and `export`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct FilterArgs {
+pub(crate) struct FilterArgs {
     /// Only this tenant.
     #[arg(long)]
-    pub tenant: Option<String>,
+    tenant: Option<String>,
     /// `allow` or `deny`.
     #[arg(long)]
-    pub outcome: Option<String>,
+    outcome: Option<String>,
     /// Only this feature.
     #[arg(long)]
-    pub feature: Option<String>,
+    feature: Option<String>,
     /// Only this rule.
     #[arg(long)]
-    pub rule: Option<String>,
+    rule: Option<String>,
     /// From this time on (RFC 3339, e.g. 2026-01-31T00:00:00Z).
     #[arg(long)]
-    pub since: Option<String>,
+    since: Option<String>,
     /// Before this time (RFC 3339).
     #[arg(long)]
-    pub until: Option<String>,
+    until: Option<String>,
 }
 
 /// `raigate decisions …`.
 #[derive(Debug, Subcommand)]
-pub enum DecisionsCommand {
+pub(crate) enum DecisionsCommand {
     /// One page of decisions, oldest first.
     List {
         /// Config file (TOML); the store is `[store] url`.
@@ -90,54 +86,6 @@ pub enum DecisionsCommand {
     },
 }
 
-/// `raigate audit …`.
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Verify the hash chain and checkpoints; exits non-zero when it is broken.
-    Verify {
-        /// Config file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Trust checkpoints signed by this ed25519 public key (hex) instead of the
-        /// configured checkpoint key's.
-        #[arg(long)]
-        public_key: Option<String>,
-        /// Print `{"ok", "records", "first_bad_seq", "detail"}`.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the public key that verifies this deployment's checkpoints (hex).
-    PublicKey {
-        /// Config file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::FAILURE
-}
-
-fn open(config: &Path) -> Result<(GatewayConfig, TraceStore), String> {
-    let cfg = GatewayConfig::load(config).map_err(|e| e.to_string())?;
-    let options = TraceOptions {
-        checkpoint_key: None,
-        checkpoint_every: Duration::ZERO,
-        retention: None,
-        ..TraceOptions::default()
-    };
-    let store = TraceStore::open(&cfg.trace_store_url(), options).map_err(|e| e.to_string())?;
-    Ok((cfg, store))
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
 fn query(f: FilterArgs) -> DecisionQuery {
     DecisionQuery {
         tenant: f.tenant,
@@ -151,7 +99,7 @@ fn query(f: FilterArgs) -> DecisionQuery {
 }
 
 /// Run `raigate decisions …`.
-pub fn decisions(cmd: DecisionsCommand) -> ExitCode {
+pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(e),
@@ -165,7 +113,7 @@ pub fn decisions(cmd: DecisionsCommand) -> ExitCode {
                 cursor,
                 json,
             } => {
-                let (_, store) = match open(&config) {
+                let (_, store) = match open_trace(&config) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
@@ -208,7 +156,7 @@ pub fn decisions(cmd: DecisionsCommand) -> ExitCode {
                 ExitCode::SUCCESS
             }
             DecisionsCommand::Get { config, id, json } => {
-                let (_, store) = match open(&config) {
+                let (_, store) = match open_trace(&config) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
@@ -236,7 +184,7 @@ pub fn decisions(cmd: DecisionsCommand) -> ExitCode {
                 let Some(format) = ExportFormat::parse(&format) else {
                     return fail("--format: use jsonl or csv");
                 };
-                let (cfg, store) = match open(&config) {
+                let (cfg, store) = match open_trace(&config) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
@@ -271,80 +219,4 @@ pub fn decisions(cmd: DecisionsCommand) -> ExitCode {
             }
         }
     })
-}
-
-/// Run `raigate audit …`.
-pub fn audit(cmd: AuditCommand) -> ExitCode {
-    match cmd {
-        AuditCommand::PublicKey { config } => {
-            let cfg = match GatewayConfig::load(&config) {
-                Ok(c) => c,
-                Err(e) => return fail(e),
-            };
-            match CheckpointKey::from_key_file(&cfg.checkpoint_key_file()) {
-                Ok(k) => {
-                    println!("{}", k.public_key_hex());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(format!("{}: {e}", cfg.checkpoint_key_file().display())),
-            }
-        }
-        AuditCommand::Verify {
-            config,
-            public_key,
-            json,
-        } => {
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(e) => return fail(e),
-            };
-            rt.block_on(async move {
-                let (cfg, store) = match open(&config) {
-                    Ok(s) => s,
-                    Err(e) => return fail(e),
-                };
-                let trusted = match public_key {
-                    Some(hex) => match decode_public_key(&hex) {
-                        Ok(k) => Some(k),
-                        Err(e) => return fail(format!("--public-key: {e}")),
-                    },
-                    None => {
-                        let path = cfg.checkpoint_key_file();
-                        if path.exists() {
-                            match CheckpointKey::from_key_file(&path) {
-                                Ok(k) => Some(k.verifying_key()),
-                                Err(e) => return fail(format!("{}: {e}", path.display())),
-                            }
-                        } else {
-                            None
-                        }
-                    }
-                };
-                let report = match verify(&store, trusted.as_ref()).await {
-                    Ok(r) => r,
-                    Err(e) => return fail(e),
-                };
-                if json {
-                    println!("{}", serde_json::to_string(&report).unwrap_or_default());
-                } else if report.ok {
-                    println!(
-                        "OK: {} record(s) verified; {}",
-                        report.records, report.detail
-                    );
-                } else {
-                    println!(
-                        "BROKEN at seq {}: {} ({} record(s) verified before it)",
-                        report.first_bad_seq.unwrap_or(0),
-                        report.detail,
-                        report.records
-                    );
-                }
-                if report.ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }
-            })
-        }
-    }
 }
