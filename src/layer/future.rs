@@ -115,6 +115,11 @@ where
                         Plan::Stream(prefix) => {
                             return Poll::Ready(Ok(resp.map(|b| ResponseBody::stream(prefix, b))));
                         }
+                        Plan::EventStream(comment) => {
+                            return Poll::Ready(Ok(
+                                resp.map(|b| ResponseBody::event_stream(comment, b))
+                            ));
+                        }
                         Plan::Buffer(kind) => {
                             let (parts, body) = resp.into_parts();
                             state.set(State::Labelling {

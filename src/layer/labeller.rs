@@ -32,6 +32,8 @@ pub(crate) struct Labeller {
 pub(crate) enum Plan {
     /// Send as is, after an optional prefix.
     Stream(Option<Bytes>),
+    /// An event stream: send this comment first, then the events (without a leading BOM).
+    EventStream(Bytes),
     /// Buffer it and rewrite it with this label kind.
     Buffer(BodyLabel),
 }
@@ -77,7 +79,7 @@ impl Labeller {
                 } else {
                     GENERATED_BY_AI
                 };
-                Plan::Stream(Some(label::sse_preamble(text)))
+                Plan::EventStream(label::sse_preamble(text))
             }
             // A compressed or oversized body is labelled by its header only.
             k if k.needs_buffering() && !encoded && !too_long => Plan::Buffer(k),

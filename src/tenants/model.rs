@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 /// In JSON every member but `id` may be left out: `region` and `max_body_bytes` default to
 /// `null`, `ai_enabled` to `true`, `opted_out` to `[]`, and `version` is set by the store (it is
 /// ignored on input; the precondition of a write is `If-Match`). Unknown members are an error.
+/// `max_body_bytes` is written only when set, so the document of a tenant without a cap is
+/// `{"id", "region", "ai_enabled", "opted_out", "version"}` as before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "admin", schema(example = json!({"id": "acme", "region": "eu", "ai_enabled": true, "opted_out": ["captions"], "max_body_bytes": null, "version": 3})))]
+#[cfg_attr(feature = "admin", schema(example = json!({"id": "acme", "region": "eu", "ai_enabled": true, "opted_out": ["captions"], "version": 3})))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TenantSettings {
@@ -30,8 +32,8 @@ pub struct TenantSettings {
     pub opted_out: BTreeSet<String>,
     /// The largest request body (bytes) the tenant's AI requests may carry; `None` = the
     /// instance's `[limits] max_body_bytes` only. Over it: 413 `body-too-large`, rule
-    /// `tenant-max-body-bytes`.
-    #[serde(default)]
+    /// `tenant-max-body-bytes`. Left out of the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<u64>,
     /// Monotonic version, bumped on every change (set by the store).
     #[serde(default)]

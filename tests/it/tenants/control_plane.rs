@@ -1,24 +1,15 @@
 //! The tenant control plane over real sockets: admin API roles and isolation, versions and
 //! preconditions, admin records, live propagation between two replicas over PostgreSQL, fail
 //! closed on a stale snapshot, and the gateway binary serving the admin API.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
-mod pg;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use axum::Router;
 use axum::routing::post;
-use common::*;
 use http::Method;
 use raigate::RaigateLayer;
 use raigate::admin::{AdminState, AdminToken, Role, router, token_sha256};
@@ -514,7 +505,7 @@ async fn until_status(r: &Replica, status: u16, since: Instant) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_toggle_through_replica_a_is_enforced_by_replica_b_within_a_second() {
-    let Some(schema) = pg::schema().await else {
+    let Some(schema) = crate::support::pg::schema().await else {
         return;
     };
     let sink: Arc<dyn DecisionSink> = Arc::new(MemorySink::new());
@@ -572,7 +563,7 @@ async fn a_toggle_through_replica_a_is_enforced_by_replica_b_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_settings_fail_closed_and_recover() {
-    let Some(schema) = pg::schema().await else {
+    let Some(schema) = crate::support::pg::schema().await else {
         return;
     };
     let sink = MemorySink::new();
@@ -847,7 +838,7 @@ impl Switch {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_fails_closed_and_the_store_reconnects() {
-    let Some(schema) = pg::schema().await else {
+    let Some(schema) = crate::support::pg::schema().await else {
         return;
     };
     let switch = Switch::start("127.0.0.1:5432").await;
@@ -924,7 +915,7 @@ async fn a_database_outage_fails_closed_and_the_store_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_network_fails_closed_and_recovers() {
-    let Some(schema) = pg::schema().await else {
+    let Some(schema) = crate::support::pg::schema().await else {
         return;
     };
     let switch = Switch::start("127.0.0.1:5432").await;
@@ -974,7 +965,7 @@ async fn a_silent_network_fails_closed_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateway_binaries_share_tenant_settings_over_postgres() {
-    let Some(schema) = pg::schema().await else {
+    let Some(schema) = crate::support::pg::schema().await else {
         return;
     };
     let us = upstream("ai-us").await;

@@ -1,13 +1,5 @@
 //! `raigate tenants …` against a real admin API: table and JSON output, If-Match on set,
 //! errors as non-zero exits.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -51,7 +43,7 @@ async fn the_cli_lists_gets_sets_and_toggles_through_the_admin_api() {
         .start()
         .await
         .unwrap();
-    let policy = PolicyHandle::load(&common::repo_path("policies")).unwrap();
+    let policy = PolicyHandle::load(&crate::support::repo_path("policies")).unwrap();
     let state = AdminState::new(sync.store(), policy, Arc::new(MemorySink::new()))
         .view(sync.view())
         .token(AdminToken::from_secret("op", Role::Operator))

@@ -1,17 +1,9 @@
 //! The gateway binary over real sockets, with mock upstreams: every row of the DESIGN.md
 //! problem table, upstream choice by region, labelling, decision records, bad input, reload.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use http::Method;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -695,17 +687,14 @@ async fn a_trace_that_cannot_be_written_refuses_requests() {
     let s = setup("eu-central-1", "").await;
     drop(s.gw);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = gateway_config(
+    let cfg = GatewayToml::new(
         dir.path(),
         "eu-central-1",
         &[("ai-us", s.us.addr, "us-east-1")],
-        "",
-    );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "path = \"decisions.jsonl\"",
-        "path = \"/dev/full\"\npseudonym_key_file = \"pseudonym.key\"",
-    );
-    std::fs::write(&cfg, text).unwrap();
+    )
+    .set("trace.path", "/dev/full")
+    .set("trace.pseudonym_key_file", "pseudonym.key")
+    .write();
     let gw = gateway(&cfg);
     let before = s.us.hits.count();
     let r = post_json(&gw.url(CHAT), &[("x-tenant-id", "acme")], &chat("hello")).await;
@@ -725,18 +714,13 @@ async fn sighup_reloads_the_bundle_and_keeps_the_old_one_when_the_new_is_bad() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
     copy_dir(&repo_path("policies"), &bundle);
-    let cfg = gateway_config(
+    let cfg = GatewayToml::new(
         dir.path(),
         "eu-central-1",
         &[("ai-us", us.addr, "us-east-1")],
-        "",
-    );
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    let text = text.replace(
-        &format!("dir = \"{}\"", repo_path("policies").display()),
-        "dir = \"bundle\"",
-    );
-    std::fs::write(&cfg, text).unwrap();
+    )
+    .set("policies.dir", "bundle")
+    .write();
     let gw = gateway(&cfg);
     let trace = dir.path().join("decisions.jsonl");
     let probe = "please tell me about the marmalade protocol";

@@ -1,13 +1,5 @@
 //! The tenant store contract, run against both backends by the same test functions:
 //! `sqlite::NAME` and `postgres::NAME` (each PostgreSQL test in its own schema).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod pg;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -18,7 +10,7 @@ use raigate::tenants::store::{self, Edit, Expect, Mutation, StoreError, TenantSt
 /// A place a store lives; `open` may be called more than once (a restart, a second replica).
 enum Backend {
     Sqlite(tempfile::TempDir),
-    Postgres(pg::PgSchema),
+    Postgres(crate::support::pg::PgSchema),
 }
 
 impl Backend {
@@ -49,7 +41,7 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(schema) = crate::pg::schema().await else { return };
+                    let Some(schema) = crate::support::pg::schema().await else { return };
                     let b = super::Backend::Postgres(schema);
                     super::$name(&b).await;
                 }

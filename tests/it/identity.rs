@@ -3,19 +3,11 @@
 //! `[identity]` config section, and the gateway binary over real sockets: a forged
 //! `x-tenant-id` cannot change the tenant, the upstream never sees client-sent identity, and a
 //! missing or invalid token is a 401 problem that reaches no upstream.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::support::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use raigate::context::{
     ContextResolver, JwtAlgorithm, JwtKey, JwtKeyError, JwtResolver, RequestContext, ResolveError,

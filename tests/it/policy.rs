@@ -1,17 +1,9 @@
 //! The default bundle and the loader's error reporting.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::repo_path;
+use crate::support::repo_path;
 use raigate::policy::{CompiledPolicy, PurposeRuleKind, load_dir};
 
 fn copy_bundle() -> tempfile::TempDir {

@@ -1,16 +1,8 @@
 //! The `ai_service` example (an axum service with `route_layer`) over a real socket.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::process::Command;
 
-use common::*;
+use crate::support::*;
 use http::Method;
 use serde_json::json;
 

@@ -1,19 +1,11 @@
 //! The gateway under load, killed with SIGKILL and restarted: every decision a client got a
 //! complete answer for is in the store, and the chain verifies. Also drives the trace CLI.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use raigate::trace::{CheckpointKey, TraceOptions, TraceStore, verify};
 use serde_json::Value;
 
@@ -209,17 +201,9 @@ async fn load_then_kill(gw: &Proc) -> Vec<String> {
 async fn with_async_durability_a_crash_loses_no_answered_decision_either() {
     let us = upstream("ai-us").await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = gateway_config(
-        dir.path(),
-        "us-east-1",
-        &[("ai-us", us.addr, "us-east-1")],
-        "",
-    );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "path = \"decisions.jsonl\"",
-        "path = \"decisions.jsonl\"\ndurability = \"async\"",
-    );
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = GatewayToml::new(dir.path(), "us-east-1", &[("ai-us", us.addr, "us-east-1")])
+        .set("trace.durability", "async")
+        .write();
     let gw = gateway(&cfg);
     // Stall the store (another connection holds SQLite's write lock), so allowed requests are
     // answered while their records wait in the queue; then kill the gateway.

@@ -1,19 +1,11 @@
 //! Shared by the decision-trace tests: both backends (SQLite in a temp dir, PostgreSQL in a
 //! schema of its own), direct SQL for tamper tests, record factories.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::path::PathBuf;
 
-use raigate::trace::{CheckpointKey, DecisionRecord, DecisionSink, TraceOptions, TraceStore};
-
-pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use raigate::trace::{
+    CheckpointKey, DecisionRecord, DecisionSink, Phase, TraceOptions, TraceStore,
+};
 
 /// A store under test and a way to reach its tables directly.
 pub struct Backend {
@@ -65,7 +57,7 @@ impl Backend {
 }
 
 pub async fn pg_client() -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (c, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await?;
+    let (c, conn) = tokio_postgres::connect(&super::pg::base_url(), tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
     Ok(c)
 }
@@ -87,19 +79,15 @@ pub fn sqlite() -> Backend {
     }
 }
 
-/// PostgreSQL in a fresh schema, or `None` when the server is unreachable outside CI
-/// (in CI, `CI=true`, an unreachable server fails the test).
+/// PostgreSQL in a fresh schema (see [`super::pg::unreachable`] for an unreachable server).
 pub async fn postgres() -> Option<Backend> {
     if let Err(e) = pg_client().await {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("PostgreSQL at {PG_URL} is unreachable in CI: {e}");
-        }
-        eprintln!("skipping PostgreSQL: {e}");
+        super::pg::unreachable(&e.to_string());
         return None;
     }
     Some(Backend {
         name: "postgres",
-        url: PG_URL.to_owned(),
+        url: super::pg::base_url(),
         db: Db::Pg {
             schema: format!("raigate_test_{}", random_hex(6)),
         },
@@ -134,40 +122,30 @@ pub fn record(i: u64) -> DecisionRecord {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
     )
     .to_string();
-    DecisionRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        time,
-        tenant: Some(TENANTS[(i % 3) as usize].to_owned()),
-        subject: Some(format!("ps_{:032x}", i % 7)),
-        feature: Some(FEATURES[(i % 3 + i / 3 % 3) as usize % 3].to_owned()),
-        route: "POST /v1/chat/completions".to_owned(),
-        class: "inference".to_owned(),
-        purpose: None,
-        data_class: "customer".to_owned(),
-        region: "eu-central-1".to_owned(),
-        upstream: Some("ai-eu".to_owned()),
-        outcome: if deny { "deny" } else { "allow" }.to_owned(),
-        shadow: false,
-        rule: deny.then(|| "content-prompt-injection".to_owned()),
-        reason: if deny {
-            "prohibited, \"quoted\""
-        } else {
-            "allowed"
-        }
-        .to_owned(),
-        obligations: if deny {
-            vec![]
-        } else {
-            vec!["ai-disclosure".to_owned()]
-        },
-        policy_version: "a".repeat(64),
-        tenant_version: Some(3),
-        trace_id: None,
-        latency_us: 17 + i,
-        seq: None,
-        prev_hash: None,
-        hash: None,
+    let mut r = DecisionRecord::new(Phase::Request, uuid::Uuid::now_v7().to_string(), time);
+    r.tenant = Some(TENANTS[(i % 3) as usize].to_owned());
+    r.subject = Some(format!("ps_{:032x}", i % 7));
+    r.feature = Some(FEATURES[(i % 3 + i / 3 % 3) as usize % 3].to_owned());
+    r.route = "POST /v1/chat/completions".to_owned();
+    r.class = "inference".to_owned();
+    r.data_class = "customer".to_owned();
+    r.region = "eu-central-1".to_owned();
+    r.upstream = Some("ai-eu".to_owned());
+    r.outcome = if deny { "deny" } else { "allow" }.to_owned();
+    r.rule = deny.then(|| "content-prompt-injection".to_owned());
+    r.reason = if deny {
+        "prohibited, \"quoted\""
+    } else {
+        "allowed"
     }
+    .to_owned();
+    if !deny {
+        r.obligations = vec!["ai-disclosure".to_owned()];
+    }
+    r.policy_version = "a".repeat(64);
+    r.tenant_version = Some(3);
+    r.latency_us = 17 + i;
+    r
 }
 
 /// Submit records `from..to` and wait until all are committed.

@@ -1,26 +1,19 @@
 //! Content rules against realistic requests: every malicious fixture is caught by its rule,
 //! no benign fixture is flagged, and the usual evasions do not get through.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use raigate::policy::CompiledPolicy;
 use raigate::scan::{BodyFormat, ScanText, extract_text};
 use serde_json::{Value, json};
 
 fn policy() -> CompiledPolicy {
-    CompiledPolicy::load(&common::repo_path("policies")).unwrap()
+    CompiledPolicy::load(&crate::support::repo_path("policies")).unwrap()
 }
 
 fn fixtures(name: &str) -> Vec<Value> {
-    let text =
-        std::fs::read_to_string(common::repo_path(&format!("tests/fixtures/content/{name}")))
-            .unwrap();
+    let text = std::fs::read_to_string(crate::support::repo_path(&format!(
+        "tests/fixtures/content/{name}"
+    )))
+    .unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
@@ -38,7 +31,7 @@ fn fired(p: &CompiledPolicy, body: &[u8]) -> Vec<String> {
 }
 
 fn fired_chat(p: &CompiledPolicy, user_text: &str) -> Vec<String> {
-    fired(p, common::chat(user_text).to_string().as_bytes())
+    fired(p, crate::support::chat(user_text).to_string().as_bytes())
 }
 
 #[test]

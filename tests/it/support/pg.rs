@@ -1,16 +1,9 @@
-//! PostgreSQL test support: a throw-away schema per test on the local server.
+//! The one PostgreSQL harness: a throw-away schema per test on the local server.
 //!
 //! The server is `127.0.0.1:5432`, user `postgres`, database `test` (override with
-//! `RAIGATE_TEST_PG`). Unreachable with `CI=true`: the test fails. Unreachable otherwise: a
-//! warning and the test returns.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! `RAIGATE_TEST_PG`). When it cannot be reached the test **fails**, naming the server and
+//! the reason. Outside CI, `RAIGATE_SKIP_PG=1` turns that into a skip: the test prints
+//! `SKIPPED: …` on stderr and returns. `CI=true` ignores `RAIGATE_SKIP_PG`.
 
 use std::time::Duration;
 
@@ -68,7 +61,26 @@ impl Drop for PgSchema {
     }
 }
 
-/// A fresh schema, or `None` (with a warning) when PostgreSQL is unreachable and CI is unset.
+/// Fail the test (or, with `RAIGATE_SKIP_PG=1` outside CI, print `SKIPPED` and go on) when
+/// PostgreSQL cannot be reached.
+pub fn unreachable(why: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let skip = std::env::var("RAIGATE_SKIP_PG").is_ok_and(|v| v == "1");
+    if ci || !skip {
+        panic!(
+            "PostgreSQL at {} is unreachable: {why}. Start it, or set RAIGATE_SKIP_PG=1 to skip \
+             the PostgreSQL tests outside CI",
+            base_url()
+        );
+    }
+    eprintln!(
+        "SKIPPED (RAIGATE_SKIP_PG=1): PostgreSQL at {} is unreachable: {why}",
+        base_url()
+    );
+}
+
+/// A fresh schema, or `None` when PostgreSQL is unreachable and `RAIGATE_SKIP_PG=1` (see
+/// [`unreachable`]).
 pub async fn schema() -> Option<PgSchema> {
     let reachable = tokio::time::timeout(
         Duration::from_secs(3),
@@ -92,16 +104,7 @@ pub async fn schema() -> Option<PgSchema> {
                 Ok(Err(e)) => e.to_string(),
                 _ => "timed out".to_owned(),
             };
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "PostgreSQL at {} is unreachable with CI=true: {why}",
-                    base_url()
-                );
-            }
-            eprintln!(
-                "warning: PostgreSQL at {} unreachable ({why}); skipping this PostgreSQL test",
-                base_url()
-            );
+            unreachable(&why);
             None
         }
     }

@@ -1,11 +1,5 @@
 //! One OpenTelemetry span per decision with the raigate and GenAI attributes, counters and a
 //! latency histogram; no prompt text and no user id (raw or pseudonymised) among them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::sync::Arc;
 

@@ -1,15 +1,7 @@
 //! The compliance routes on the gateway's admin listener, behind the admin bearer tokens:
 //! list, filter, get, export and verify, each role seeing what it may.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use http::Method;
 use serde_json::Value;
 

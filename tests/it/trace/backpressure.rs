@@ -1,19 +1,12 @@
 //! Durability modes through the layer, and back-pressure from a stalled store: a full queue
 //! makes requests wait up to the bound and then refuses them with 503; no record is lost and
 //! no request is answered without its record.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod trace_common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::trace::Db;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
@@ -24,7 +17,6 @@ use raigate::policy::PolicyHandle;
 use raigate::tenants::{TenantSettings, TenantView};
 use raigate::trace::{Durability, TraceOptions, TraceStore};
 use tower::ServiceExt;
-use trace_common::Db;
 
 /// The guarded app, and how many times its handler ran (only allowed requests may reach it).
 fn app(store: &TraceStore) -> (Router, Arc<AtomicUsize>) {
@@ -106,7 +98,7 @@ async fn fire(app: &Router, n: usize, deny_every: usize) -> Vec<tokio::task::Joi
 }
 
 /// Hold SQLite's write lock: the writer stalls until the returned connection commits.
-fn stall(b: &trace_common::Backend) -> rusqlite::Connection {
+fn stall(b: &crate::support::trace::Backend) -> rusqlite::Connection {
     let Db::Sqlite(path) = &b.db else {
         unreachable!()
     };
@@ -116,13 +108,13 @@ fn stall(b: &trace_common::Backend) -> rusqlite::Connection {
 }
 
 async fn run(durability: Durability) {
-    let b = trace_common::sqlite();
+    let b = crate::support::trace::sqlite();
     let store = b.open(TraceOptions {
         durability,
         queue: 4,
         batch: 2,
         enqueue_timeout: Duration::from_millis(300),
-        ..trace_common::options()
+        ..crate::support::trace::options()
     });
     let (app, handled) = app(&store);
     let lock = stall(&b);
@@ -207,10 +199,10 @@ async fn sync_durability_answers_only_committed_decisions() {
 async fn async_allows_survive_a_failing_batch_and_are_retried() {
     // Move the table away so batches fail; allowed requests are answered (async) and their
     // records kept; once the table is back they are retried and committed.
-    let b = trace_common::sqlite();
+    let b = crate::support::trace::sqlite();
     let store = b.open(TraceOptions {
         durability: Durability::Async,
-        ..trace_common::options()
+        ..crate::support::trace::options()
     });
     let (app, handled) = app(&store);
     b.exec("ALTER TABLE raigate_decisions RENAME TO moved")

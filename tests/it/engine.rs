@@ -1,12 +1,4 @@
 //! The pure decision function: order of checks, shadow mode, obligations, upstream choice.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod common;
 
 use std::sync::Arc;
 
@@ -14,11 +6,12 @@ use http::Method;
 use raigate::context::{DataClass, RequestContext, RouteClass, RouteSpec};
 use raigate::engine::{Decision, DecisionInput, Outcome, Placement, UpstreamRegion, decide};
 use raigate::policy::CompiledPolicy;
+use raigate::problem::Problem;
 use raigate::scan::{BodyFormat, extract_text};
 use raigate::tenants::{TenantSettings, TenantSnapshot};
 
 fn policy() -> CompiledPolicy {
-    CompiledPolicy::load(&common::repo_path("policies")).unwrap()
+    CompiledPolicy::load(&crate::support::repo_path("policies")).unwrap()
 }
 
 fn tenants() -> TenantSnapshot {
@@ -33,10 +26,7 @@ fn tenants() -> TenantSnapshot {
 }
 
 fn ctx(tenant: &str) -> RequestContext {
-    RequestContext {
-        tenant: Some(tenant.into()),
-        ..Default::default()
-    }
+    RequestContext::for_tenant(tenant)
 }
 
 struct Case {
@@ -57,21 +47,21 @@ impl Case {
     }
     fn decide(&self, p: &CompiledPolicy, ctx: &RequestContext, body: Option<&str>) -> Decision {
         let text = body.map(|b| extract_text(BodyFormat::Json, b.as_bytes()).unwrap());
-        let input = DecisionInput {
+        let input = DecisionInput::new(
             ctx,
-            route: &self.route,
-            placement: Placement {
-                instance_region: &self.region,
-                upstreams: &self.upstreams,
-            },
-            content: text.as_ref(),
-        };
+            &self.route,
+            Placement::with_upstreams(&self.region, &self.upstreams),
+        )
+        .content(text.as_ref());
         decide(&input, &tenants(), p)
     }
 }
 
-fn kind(d: &Decision) -> &'static str {
-    d.denial.as_ref().map_or("none", |x| x.problem_type())
+/// The problem type a decision answers with (`none` for an allow).
+fn kind(d: &Decision) -> String {
+    d.denial.as_ref().map_or("none".to_owned(), |x| {
+        Problem::for_denial(x).problem_type().to_owned()
+    })
 }
 
 #[test]
@@ -183,12 +173,8 @@ fn upstream_choice_follows_the_region_set() {
     let p = policy();
     let mut case = Case::new("assistant");
     case.upstreams = vec![
-        UpstreamRegion {
-            region: Arc::from("us-east-1"),
-        },
-        UpstreamRegion {
-            region: Arc::from("europe-west4"),
-        },
+        UpstreamRegion::new("us-east-1"),
+        UpstreamRegion::new("europe-west4"),
     ];
     assert_eq!(case.decide(&p, &ctx("globex"), None).upstream, Some(1));
     assert_eq!(case.decide(&p, &ctx("acme"), None).upstream, Some(0));
@@ -205,12 +191,7 @@ fn unknown_region_sets_fail_closed() {
     let snapshot = TenantSnapshot::new([TenantSettings::new("mars").region("mars")]);
     let case = Case::new("assistant");
     let c = ctx("mars");
-    let input = DecisionInput {
-        ctx: &c,
-        route: &case.route,
-        placement: Placement::local(&case.region),
-        content: None,
-    };
+    let input = DecisionInput::new(&c, &case.route, Placement::local(&case.region));
     let d = decide(&input, &snapshot, &p);
     assert_eq!(kind(&d), "region-pinned");
     assert!(d.denial.unwrap().to_string().contains("does not define"));
@@ -225,12 +206,16 @@ fn shadow_bundle(edit: impl Fn(&std::path::Path)) -> CompiledPolicy {
         "purposes.toml",
         "regions.toml",
     ] {
-        std::fs::copy(common::repo_path("policies").join(f), dir.path().join(f)).unwrap();
+        std::fs::copy(
+            crate::support::repo_path("policies").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
     }
     std::fs::create_dir(dir.path().join("sources")).unwrap();
     for f in ["responsible-use-policy.txt", "gdpr-faq.txt"] {
         std::fs::copy(
-            common::repo_path("policies/sources").join(f),
+            crate::support::repo_path("policies/sources").join(f),
             dir.path().join("sources").join(f),
         )
         .unwrap();

@@ -1,25 +1,17 @@
 //! The compliance routes (`trace::admin_routes`) with a pluggable authorisation callback.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod trace_common;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use raigate::trace::{Access, AuditAction, admin_routes};
+use raigate::trace::{Access, TraceAction, admin_routes};
 use serde_json::Value;
 use tower::ServiceExt;
 
 #[allow(clippy::result_large_err)]
 /// Tokens: `ops` (all), `acme-admin` (tenant acme), anything else 401.
-fn auth(h: &HeaderMap, _: AuditAction) -> Result<Access, Response<Body>> {
+fn auth(h: &HeaderMap, _: TraceAction) -> Result<Access, Response<Body>> {
     match h.get("authorization").and_then(|v| v.to_str().ok()) {
         Some("Bearer ops") => Ok(Access::All),
         Some("Bearer acme-admin") => Ok(Access::Tenant("acme".into())),
@@ -44,9 +36,9 @@ async fn get(app: &axum::Router, token: &str, uri: &str) -> (StatusCode, HeaderM
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_answer_the_design_shapes_and_scope_tenant_admins() {
-    for b in trace_common::backends().await {
-        let store = b.open(trace_common::options());
-        let recs = trace_common::write(&store, 0, 120).await;
+    for b in crate::support::trace::backends().await {
+        let store = b.open(crate::support::trace::options());
+        let recs = crate::support::trace::write(&store, 0, 120).await;
         let key = raigate::trace::CheckpointKey::from_seed([42u8; 32]).verifying_key();
         let app = admin_routes(store.clone(), Arc::new(auth), Some(key));
 
@@ -152,7 +144,7 @@ async fn the_gateway_builds_the_routes_over_its_own_store_and_key() {
     let file = dir.path().join("raigate.toml");
     let cfg = raigate::gateway::GatewayConfig::parse(&text, &file, dir.path()).unwrap();
     let gw = raigate::gateway::Gateway::build(cfg).await.unwrap();
-    trace_common::write(gw.trace_store(), 0, 5).await;
+    crate::support::trace::write(gw.trace_store(), 0, 5).await;
     gw.trace_store().checkpoint().await.unwrap();
     let app = gw.trace_routes(Arc::new(auth));
     let (s, _, body) = get(&app, "ops", "/v1/audit/verify").await;

@@ -1,20 +1,12 @@
 //! The durable decision store on both backends: write, query, paginate, export, verify,
 //! tamper detection, checkpoints and retention.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
-mod trace_common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::support::trace::{Backend, backends, options, write};
 use raigate::trace::{DecisionQuery, ExportFormat, TraceError, verify};
 use serde_json::Value;
-use trace_common::{Backend, backends, options, write};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn write_query_paginate_and_export_on_both_backends() {
@@ -257,12 +249,12 @@ async fn verify_names_the_first_tampered_seq_on_both_backends() {
             "insert a row in the middle",
             "UPDATE raigate_decisions SET seq = seq + 1000 WHERE seq > 14; \
              UPDATE raigate_decisions SET seq = seq - 999 WHERE seq > 1000; \
-             INSERT INTO raigate_decisions SELECT 15, 'forged', time, tenant, subject, feature, route, class, purpose, data_class, region, upstream, 'allow', shadow, rule, reason, obligations, policy_version, tenant_version, trace_id, latency_us, prev_hash, hash, ts FROM raigate_decisions WHERE seq = 14",
+             INSERT INTO raigate_decisions SELECT 15, 'forged', time, tenant, subject, feature, route, class, purpose, data_class, region, upstream, 'allow', shadow, rule, reason, obligations, policy_version, tenant_version, trace_id, latency_us, prev_hash, hash, ts, phase, parent_id, detector, score, view, output_sha256, output_bytes, labels, \"end\", provider, endpoint_class, provider_region FROM raigate_decisions WHERE seq = 14",
             15,
         ),
         (
             "append a row",
-            "INSERT INTO raigate_decisions SELECT 31, 'forged', time, tenant, subject, feature, route, class, purpose, data_class, region, upstream, outcome, shadow, rule, reason, obligations, policy_version, tenant_version, trace_id, latency_us, hash, hash, ts FROM raigate_decisions WHERE seq = 30",
+            "INSERT INTO raigate_decisions SELECT 31, 'forged', time, tenant, subject, feature, route, class, purpose, data_class, region, upstream, outcome, shadow, rule, reason, obligations, policy_version, tenant_version, trace_id, latency_us, hash, hash, ts, phase, parent_id, detector, score, view, output_sha256, output_bytes, labels, \"end\", provider, endpoint_class, provider_region FROM raigate_decisions WHERE seq = 30",
             31,
         ),
         (
@@ -281,8 +273,8 @@ async fn verify_names_the_first_tampered_seq_on_both_backends() {
     for b in backends().await {
         for (what, sql, bad) in cases {
             let fresh = match b.name {
-                "sqlite" => trace_common::sqlite(),
-                _ => trace_common::postgres().await.unwrap(),
+                "sqlite" => crate::support::trace::sqlite(),
+                _ => crate::support::trace::postgres().await.unwrap(),
             };
             let store = chain(&fresh).await;
             fresh.exec(sql).await;
@@ -398,7 +390,7 @@ async fn time_ranges_page_in_time_order_even_when_commits_came_out_of_order() {
     for b in backends().await {
         let store = b.open(options());
         // Committed newest first: seq order is the reverse of time order.
-        let recs: Vec<_> = (0..100).rev().map(trace_common::record).collect();
+        let recs: Vec<_> = (0..100).rev().map(crate::support::trace::record).collect();
         let mut commits = Vec::new();
         for r in &recs {
             commits.push(store.submit(r.clone()).unwrap());
@@ -428,7 +420,9 @@ async fn time_ranges_page_in_time_order_even_when_commits_came_out_of_order() {
                 None => break,
             }
         }
-        let want: Vec<String> = (10..90).map(|i| trace_common::record(i).time).collect();
+        let want: Vec<String> = (10..90)
+            .map(|i| crate::support::trace::record(i).time)
+            .collect();
         assert_eq!(got, want, "{}", b.name);
         // A cursor of a time-ordered query does not fit a seq-ordered one.
         let first = store.list(&q).await.unwrap().next_cursor.unwrap();
