@@ -430,12 +430,6 @@ fn parse_srt<'a>(lines: &[Line<'a>]) -> Option<Vec<SrtCue<'a>>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
 
     use super::*;
 

@@ -97,7 +97,6 @@ impl RaigateLayer {
     /// `x-ai-consent` and `x-human-oversight` headers ([`HeaderResolver`]), region `unspecified` (so region-pinned
     /// tenants are refused until [`RaigateLayer::region`] is set), no routes (every request
     /// is `route-not-found` until [`RaigateLayer::route`] adds some), 1 MiB body limit.
-    #[must_use]
     pub fn new(policy: PolicyHandle, tenants: TenantView, sink: Arc<dyn DecisionSink>) -> Self {
         RaigateLayer {
             shared: Arc::new(Shared {
@@ -124,7 +123,6 @@ impl RaigateLayer {
     }
 
     /// The cloud region this instance runs in.
-    #[must_use]
     pub fn region(mut self, region: &str) -> Self {
         self.shared_mut().region = Arc::from(region);
         self
@@ -152,14 +150,12 @@ impl RaigateLayer {
     }
 
     /// Read the request context with `resolver` instead of the default headers.
-    #[must_use]
     pub fn resolver(mut self, resolver: impl ContextResolver) -> Self {
         self.shared_mut().resolver = Arc::new(resolver);
         self
     }
 
     /// Pseudonymise user ids with this key instead of a random per-process one.
-    #[must_use]
     pub fn pseudonymizer(mut self, pseudonymizer: Pseudonymizer) -> Self {
         self.shared_mut().pseudonymizer = Some(pseudonymizer);
         self
@@ -167,7 +163,6 @@ impl RaigateLayer {
 
     /// An upstream the inner service may forward to, in preference order. The decision
     /// picks one whose region is in the tenant's region set ([`crate::DecisionInfo::upstream`]).
-    #[must_use]
     pub fn upstream(mut self, name: &str, region: &str, provider: Option<&str>) -> Self {
         let s = self.shared_mut();
         s.upstreams.push(UpstreamRegion::new(region));
@@ -177,21 +172,18 @@ impl RaigateLayer {
     }
 
     /// The provider named in `AI-Disclosure` when no upstream names one.
-    #[must_use]
     pub fn provider(mut self, provider: &str) -> Self {
         self.shared_mut().provider = Some(Arc::from(provider));
         self
     }
 
     /// Largest request body read for content rules; larger ones get 413.
-    #[must_use]
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.shared_mut().max_body_bytes = limit;
         self
     }
 
     /// Largest response body buffered to label it; larger ones are labelled by header only.
-    #[must_use]
     pub fn max_label_bytes(mut self, limit: usize) -> Self {
         self.shared_mut().max_label_bytes = limit;
         self
@@ -200,7 +192,6 @@ impl RaigateLayer {
     /// Refuse AI requests with 503 `policy-unavailable` while the tenant view has not been
     /// refreshed from its store for longer than `bound` (default 30 s). Views without a store
     /// ([`TenantView::from_settings`]) are never stale.
-    #[must_use]
     pub fn max_staleness(mut self, bound: std::time::Duration) -> Self {
         self.shared_mut().max_staleness = bound;
         self

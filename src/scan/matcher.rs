@@ -1907,7 +1907,6 @@ mod tests {
 
 #[cfg(test)]
 mod anchoring_tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn scanner(pattern: &str) -> Scanner {
