@@ -25,7 +25,7 @@
 //! let input = DecisionInput::new(&ctx, &route, Placement::local(&region));
 //! let decision = decide(&input, &tenants, &policy);
 //! assert!(matches!(decision.denial, Some(Denial::FeatureOptedOut(_))));
-//! assert_eq!(decision.rule.as_deref(), Some("feature-opted-out"));
+//! assert_eq!(decision.rule.as_deref(), Some("tenant-feature-opt-out"));
 //! ```
 
 pub(crate) mod checks;
