@@ -1,5 +1,5 @@
-//! The gateway binary over real sockets, with mock upstreams: every row of the DESIGN.md
-//! problem table, upstream choice by region, labelling, decision records, bad input, reload.
+//! The gateway binary over real sockets, with mock upstreams: every row of the
+//! problem table (docs/problems.md), upstream choice by region, labelling, decision records, bad input, reload.
 
 use std::time::Duration;
 

@@ -117,7 +117,7 @@ async fn routes_answer_the_design_shapes_and_scope_tenant_admins() {
                 .all(|l| serde_json::from_str::<Value>(l).unwrap()["feature"] == "captions")
         );
 
-        // Verify answers the DESIGN.md shape.
+        // Verify answers the documented shape (docs/admin-api.md).
         store.checkpoint().await.unwrap();
         let (s, _, body) = get(&app, "ops", "/v1/audit/verify").await;
         assert_eq!(s, 200);
