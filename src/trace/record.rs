@@ -203,6 +203,7 @@ impl DecisionRecord {
 }
 
 /// Microseconds since the Unix epoch of an RFC 3339 time (`…Z`, fraction optional).
+#[cfg(any(feature = "store", feature = "otel"))]
 pub(crate) fn parse_time_us(time: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339_weak(time).ok()?;
     let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;

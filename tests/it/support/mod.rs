@@ -2,6 +2,7 @@
 //! reaches it, and launchers for the gateway binary and the example service.
 
 pub mod pg;
+#[cfg(all(feature = "store-sqlite", feature = "store-postgres"))]
 pub mod trace;
 
 use std::io::{BufRead, BufReader};
