@@ -29,41 +29,21 @@ fn bench(c: &mut Criterion) {
         .feature("assistant");
     let region: Arc<str> = Arc::from("eu-central-1");
     let upstreams = vec![
-        UpstreamRegion {
-            region: Arc::from("us-east-1"),
-        },
-        UpstreamRegion {
-            region: Arc::from("eu-west-1"),
-        },
+        UpstreamRegion::new("us-east-1"),
+        UpstreamRegion::new("eu-west-1"),
     ];
-    let ctx = RequestContext {
-        tenant: Some("tenant-4242".into()),
-        user: Some("user-1".into()),
-        purpose: Some("content-moderation".into()),
-        ..Default::default()
-    };
-    let input = DecisionInput {
-        ctx: &ctx,
-        route: &route,
-        placement: Placement {
-            instance_region: &region,
-            upstreams: &upstreams,
-        },
-        content: None,
-    };
+    let mut ctx = RequestContext::for_tenant("tenant-4242");
+    ctx.user = Some("user-1".into());
+    ctx.purpose = Some("content-moderation".into());
+    let placement = Placement::with_upstreams(&region, &upstreams);
+    let input = DecisionInput::new(&ctx, &route, placement);
     assert!(decide(&input, &tenants, &policy).is_allowed());
     c.bench_function("decision/allow_pinned_with_purpose_no_content", |b| {
         b.iter(|| decide(black_box(&input), black_box(&tenants), black_box(&policy)))
     });
-    let denied_ctx = RequestContext {
-        tenant: Some("tenant-4242".into()),
-        purpose: Some("protected-characteristic-inference".into()),
-        ..Default::default()
-    };
-    let denied = DecisionInput {
-        ctx: &denied_ctx,
-        ..input
-    };
+    let mut denied_ctx = RequestContext::for_tenant("tenant-4242");
+    denied_ctx.purpose = Some("protected-characteristic-inference".into());
+    let denied = DecisionInput::new(&denied_ctx, &route, placement);
     c.bench_function("decision/deny_prohibited_purpose", |b| {
         b.iter(|| decide(black_box(&denied), black_box(&tenants), black_box(&policy)))
     });

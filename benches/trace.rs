@@ -21,7 +21,7 @@ use raigate::context::RouteSpec;
 use raigate::policy::PolicyHandle;
 use raigate::tenants::{TenantSettings, TenantView};
 use raigate::trace::{
-    Commit, DecisionRecord, DecisionSink, Durability, SinkError, TraceOptions, TraceStore,
+    Commit, DecisionRecord, DecisionSink, Durability, Phase, SinkError, TraceOptions, TraceStore,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -34,31 +34,26 @@ impl DecisionSink for NullSink {
 }
 
 fn record(i: u64) -> DecisionRecord {
-    DecisionRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-        tenant: Some(format!("t{}", i % 50)),
-        subject: Some(format!("ps_{:032x}", i % 1000)),
-        feature: Some("assistant".into()),
-        route: "POST /v1/chat/completions".into(),
-        class: "inference".into(),
-        purpose: None,
-        data_class: "customer".into(),
-        region: "eu-central-1".into(),
-        upstream: Some("ai-eu".into()),
-        outcome: "allow".into(),
-        shadow: false,
-        rule: None,
-        reason: "allowed".into(),
-        obligations: vec!["ai-disclosure".into()],
-        policy_version: "a".repeat(64),
-        tenant_version: Some(1),
-        trace_id: None,
-        latency_us: 12,
-        seq: None,
-        prev_hash: None,
-        hash: None,
-    }
+    let mut r = DecisionRecord::new(
+        Phase::Request,
+        uuid::Uuid::now_v7().to_string(),
+        humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+    );
+    r.tenant = Some(format!("t{}", i % 50));
+    r.subject = Some(format!("ps_{:032x}", i % 1000));
+    r.feature = Some("assistant".into());
+    r.route = "POST /v1/chat/completions".into();
+    r.class = "inference".into();
+    r.data_class = "customer".into();
+    r.region = "eu-central-1".into();
+    r.upstream = Some("ai-eu".into());
+    r.outcome = "allow".into();
+    r.reason = "allowed".into();
+    r.obligations = vec!["ai-disclosure".into()];
+    r.policy_version = "a".repeat(64);
+    r.tenant_version = Some(1);
+    r.latency_us = 12;
+    r
 }
 
 fn store(dir: &std::path::Path, name: &str, durability: Durability) -> TraceStore {

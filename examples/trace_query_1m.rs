@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use raigate::trace::{
-    DecisionQuery, DecisionRecord, DecisionSink, Durability, TraceOptions, TraceStore,
+    DecisionQuery, DecisionRecord, DecisionSink, Durability, Phase, TraceOptions, TraceStore,
 };
 
 const RULES: [&str; 8] = [
@@ -36,33 +36,27 @@ const START: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 fn record(i: u64) -> DecisionRecord {
     let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let deny = h.is_multiple_of(10);
-    DecisionRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        // 1M decisions over ~11.5 days: one a second.
-        time: humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_secs(START + i))
-            .to_string(),
-        tenant: Some(format!("tenant-{:03}", (h >> 8) % 200)),
-        subject: Some(format!("ps_{:032x}", (h >> 16) % 50_000)),
-        feature: Some(FEATURES[((h >> 24) % 6) as usize].to_owned()),
-        route: "POST /v1/chat/completions".into(),
-        class: "inference".into(),
-        purpose: None,
-        data_class: "customer".into(),
-        region: "eu-central-1".into(),
-        upstream: Some("ai-eu".into()),
-        outcome: if deny { "deny" } else { "allow" }.into(),
-        shadow: false,
-        rule: deny.then(|| RULES[((h >> 32) % 8) as usize].to_owned()),
-        reason: if deny { "denied" } else { "allowed" }.into(),
-        obligations: vec!["ai-disclosure".into()],
-        policy_version: "a".repeat(64),
-        tenant_version: Some(1),
-        trace_id: None,
-        latency_us: 40,
-        seq: None,
-        prev_hash: None,
-        hash: None,
-    }
+    let mut r = DecisionRecord::new(
+        Phase::Request,
+        uuid::Uuid::now_v7().to_string(),
+        humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_secs(START + i)).to_string(),
+    );
+    r.tenant = Some(format!("tenant-{:03}", (h >> 8) % 200));
+    r.subject = Some(format!("ps_{:032x}", (h >> 16) % 50_000));
+    r.feature = Some(FEATURES[((h >> 24) % 6) as usize].to_owned());
+    r.route = "POST /v1/chat/completions".into();
+    r.class = "inference".into();
+    r.data_class = "customer".into();
+    r.region = "eu-central-1".into();
+    r.upstream = Some("ai-eu".into());
+    r.outcome = if deny { "deny" } else { "allow" }.into();
+    r.rule = deny.then(|| RULES[((h >> 32) % 8) as usize].to_owned());
+    r.reason = if deny { "denied" } else { "allowed" }.into();
+    r.obligations = vec!["ai-disclosure".into()];
+    r.policy_version = "a".repeat(64);
+    r.tenant_version = Some(1);
+    r.latency_us = 40;
+    r
 }
 
 fn q(f: impl FnOnce(&mut DecisionQuery)) -> DecisionQuery {

@@ -9,38 +9,67 @@
 //! human-oversight attestation); the request text holds no prohibited-use content. Allowed
 //! responses are labelled as AI-generated (an `AI-Disclosure` header, an `ai_disclosure` JSON
 //! member, a visible caption cue, an SSE comment). Every decision is recorded, without prompt
-//! text or raw user ids, before the request is answered.
+//! text or raw user ids: denials are answered once their record is durable, allowed requests
+//! once it is durable (`sync`) or queued (`async`).
 //!
-//! The same core runs as a standalone reverse proxy: `raigate serve --config raigate.toml`
-//! (see [`gateway`]).
+//! ## For a service that only wants the layer
+//!
+//! `raigate = { version = "…", default-features = false }` builds the engine, the policy, the
+//! scanner, the labellers, the layer and the decision records with their JSON Lines and memory
+//! sinks: [`RaigateLayer`], [`policy::PolicyHandle`], [`tenants::TenantView`],
+//! [`trace::JsonlSink`]. Start with [`RaigateLayer::new`].
+//!
+//! ## Cargo features
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `store-sqlite`, `store-postgres` | tenant stores and [`tenants::TenantSync`]; the durable, hash-chained decision store (`trace::TraceStore`) |
+//! | `admin` | the admin HTTP API (`admin`), the compliance routes, `AdminClient` |
+//! | `jwt` | `context::JwtResolver`: identity from a verified JWT |
+//! | `otel` | OpenTelemetry spans and metrics per decision |
+//! | `gateway` | the standalone reverse proxy (`gateway`) |
+//! | `cli` | the `raigate` command |
+//!
+//! All are on by default (so `cargo install raigate` builds the binary).
+//!
+//! ## Modules
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`engine`] | the pure decision function, one module per check, the denial reasons |
 //! | [`policy`] | the bundle model, JSON-Schema validated loading, compilation, hot reload |
-//! | [`context`] | request context, resolver trait, routes |
-//! | [`engine`] | the pure decision function and its denial reasons |
+//! | [`context`] | the request context and the resolver trait, routes |
 //! | [`scan`] | text normalisation, JSON text extraction, phrase and pattern matching |
 //! | [`label`] | `AI-Disclosure` header, JSON, WebVTT, SRT and SSE labelling |
-//! | [`layer`] | the tower middleware |
-//! | [`tenants`] | tenant settings, stores (SQLite, PostgreSQL), the live snapshot and its sync |
-//! | [`admin`] | the admin HTTP API and its bearer-token auth |
-//! | [`trace`] | decision records and sinks |
-//! | [`gateway`] | config file and reverse proxy |
+//! | [`layer`] | the tower middleware: HTTP plumbing around the engine |
+//! | [`problem`] | RFC 9457 problem details; the table from denial to HTTP answer |
+//! | [`tenants`] | tenant settings, the live snapshot; with a store feature its stores and sync |
+//! | [`trace`] | decision records and sinks; with a store feature the durable trace |
+//! | `admin` | the admin HTTP API and its bearer-token auth (feature `admin`) |
+//! | `gateway` | config file and reverse proxy (feature `gateway`) |
+//!
+//! `ARCHITECTURE.md` in the repository draws the dependency direction and the recipe for adding
+//! a check.
 
+#[cfg(feature = "admin")]
 pub mod admin;
 pub mod context;
+#[cfg(feature = "store")]
+mod db_url;
 pub mod engine;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod label;
 pub mod layer;
 pub mod policy;
+pub mod problem;
 pub mod scan;
 pub mod tenants;
 pub mod trace;
 
-pub use layer::{ConfigError, DecisionInfo, Raigate, RaigateLayer};
+pub use layer::{DecisionInfo, LayerConfigError, Raigate, RaigateLayer};
 
-/// The README's Rust examples, compiled as doctests.
+/// The README's Rust examples, compiled as doctests (they use every feature).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "gateway", feature = "jwt"))]
 pub struct ReadmeDoctests;

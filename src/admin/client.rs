@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use crate::tenants::TenantSettings;
 
-/// An admin API call that failed.
+/// Why an admin API call could not be made or was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The URL or a path segment cannot be used.
     #[error("invalid admin URL: {0}")]
@@ -69,15 +70,6 @@ struct ProblemBody {
     detail: String,
 }
 
-/// A changed tenant setting for [`AdminClient::set`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SettingsChange {
-    /// `Some(None)` unpins, `Some(Some(set))` pins, `None` keeps.
-    pub region: Option<Option<String>>,
-    /// `Some(on)` turns AI on or off, `None` keeps.
-    pub ai_enabled: Option<bool>,
-}
-
 /// Percent-encode one path segment.
 fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -102,6 +94,7 @@ impl AdminClient {
     }
 
     /// Send `Authorization: Bearer <token>`.
+    #[must_use]
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
         self
@@ -173,13 +166,14 @@ impl AdminClient {
         Self::decode(&body)
     }
 
-    /// Change some settings: read the tenant, then `PUT` it back changed with `If-Match` on the
-    /// version read (so a concurrent change is a 412, never overwritten). A tenant that does
-    /// not exist is created with the given settings.
+    /// Change some settings: read the tenant, let `change` edit the document, then `PUT` it
+    /// back whole with `If-Match` on the version read (so a concurrent change is a 412, never
+    /// overwritten, and every setting `change` leaves alone keeps its value). A tenant that
+    /// does not exist is created from [`TenantSettings::new`] edited by `change`.
     pub async fn set(
         &self,
         id: &str,
-        change: &SettingsChange,
+        change: impl FnOnce(&mut TenantSettings),
     ) -> Result<TenantSettings, ClientError> {
         let (mut doc, if_match) = match self.get(id).await {
             Ok(doc) => {
@@ -189,21 +183,10 @@ impl AdminClient {
             Err(ClientError::Problem { status: 404, .. }) => (TenantSettings::new(id), None),
             Err(e) => return Err(e),
         };
-        if let Some(r) = &change.region {
-            doc.region = r.clone();
-        }
-        if let Some(on) = change.ai_enabled {
-            doc.ai_enabled = on;
-        }
-        let body = serde_json::json!({
-            "region": doc.region,
-            "ai_enabled": doc.ai_enabled,
-            "opted_out": doc.opted_out,
-        });
+        change(&mut doc);
+        let body = serde_json::to_string(&doc).map_err(|e| ClientError::Decode(e.to_string()))?;
         let path = format!("/v1/tenants/{}", segment(id));
-        let (_, body) = self
-            .call(Method::PUT, &path, if_match, Some(body.to_string()))
-            .await?;
+        let (_, body) = self.call(Method::PUT, &path, if_match, Some(body)).await?;
         Self::decode(&body)
     }
 

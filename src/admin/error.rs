@@ -1,12 +1,12 @@
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
-use serde_json::{Map, Value};
+use http::StatusCode;
 
-use crate::layer::problem::problem;
+use crate::problem::Problem;
 use crate::tenants::StoreError;
 
-/// Why an admin API call failed. Every variant answers as an RFC 9457 problem.
+/// Why an admin API call could not be done. Every variant answers as an RFC 9457 problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminError {
     /// No token, or one that is not configured: 401 `unauthorized`.
     #[error("a valid bearer token is required")]
@@ -117,37 +117,30 @@ impl AdminError {
                 _ => AdminError::PreconditionFailed { current },
             },
             StoreError::NotFound { id } => AdminError::TenantNotFound(id),
-            StoreError::Audit(d) => AdminError::PolicyUnavailable(format!(
-                "the change was not applied: its audit record could not be written ({d})"
+            StoreError::ChangeRecord(d) => AdminError::PolicyUnavailable(format!(
+                "the change was not applied: its record could not be written to the decision trace ({d})"
             )),
             other => AdminError::StoreUnavailable(other.to_string()),
         }
     }
 }
 
+impl AdminError {
+    /// The problem this error answers with.
+    pub fn problem(&self) -> Problem {
+        let (status, kind, title) = self.parts();
+        let p = Problem::new(status, kind, title, self.to_string());
+        match self {
+            AdminError::PreconditionFailed { current } => p.current_version(*current),
+            AdminError::PreconditionRequired { current } => p.current_version(Some(*current)),
+            AdminError::Unauthorized => p.challenge("Bearer realm=\"raigate-admin\""),
+            _ => p,
+        }
+    }
+}
+
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let (status, kind, title) = self.parts();
-        let mut extra = Map::new();
-        match &self {
-            AdminError::PreconditionFailed { current } => {
-                extra.insert(
-                    "current_version".into(),
-                    current.map_or(Value::Null, Value::from),
-                );
-            }
-            AdminError::PreconditionRequired { current } => {
-                extra.insert("current_version".into(), Value::from(*current));
-            }
-            _ => {}
-        }
-        let mut resp = problem(status, kind, title, &self.to_string(), extra);
-        if matches!(self, AdminError::Unauthorized) {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"raigate-admin\""),
-            );
-        }
-        resp.map(axum::body::Body::from)
+        self.problem().into_response().map(axum::body::Body::from)
     }
 }

@@ -1,7 +1,7 @@
 //! The admin HTTP API (axum), served by the gateway on `[server] admin_listen`.
 //!
 //! Tenant admins turn AI features off and on for their own tenant, operators for every tenant,
-//! compliance reviewers read. Routes and status codes are the DESIGN.md contract:
+//! compliance reviewers read. The routes and status codes (see `docs/admin-api.md`):
 //!
 //! - `GET /v1/tenants`, `GET /v1/tenants/{id}`: the tenant document
 //!   `{"id", "region", "ai_enabled", "opted_out", "version"}`, `ETag` = quoted version;
@@ -19,9 +19,9 @@
 //! changes nothing), `compliance` (read only; writes are 403). Every error is an RFC 9457
 //! problem.
 //!
-//! **Audit, fail closed.** Every change is written through the [`crate::trace::DecisionSink`]
-//! as an admin decision record (class `admin`, the token id as subject, before/after settings
-//! as reason, the new version as `tenant_version`). The record is made durable *inside* the
+//! **Every change is recorded, fail closed.** Every change is written through the
+//! [`crate::trace::DecisionSink`] as an admin record (`phase` and `class` `admin`, the token id
+//! as subject, before/after settings as reason, the new version as `tenant_version`). The record is made durable *inside* the
 //! store transaction, after the compare-and-set check and before the commit: if the record
 //! cannot be written the transaction rolls back and the call answers 503 `policy-unavailable`
 //! with nothing changed. (Only a database failure between a durable record and the commit can
@@ -29,15 +29,15 @@
 //!
 //! [`AdminClient`] is a small client of this API; `raigate tenants …` uses it.
 
-mod audit;
 mod auth;
 mod client;
 mod error;
 mod routes;
 mod state;
+mod trace_access;
 
 pub use auth::{AdminToken, Principal, Role, TokenError, token_sha256};
-pub use client::{AdminClient, ClientError, SettingsChange};
+pub use client::{AdminClient, ClientError};
 pub use error::AdminError;
-pub use routes::{AdminApiDoc, Problem, TenantInput, TenantList, router};
+pub use routes::{AdminApiDoc, TenantList, router};
 pub use state::AdminState;

@@ -1,4 +1,3 @@
-use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime};
 
 use axum::Json;
@@ -9,16 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
 use super::auth::{Principal, authenticate};
 use super::error::AdminError;
 use super::state::AdminState;
+use crate::problem::Problem;
 use crate::tenants::TenantSettings;
-use crate::tenants::store::{AuditHook, Edit, Expect, Mutation};
-use crate::trace::DecisionRecord;
+use crate::tenants::store::{ChangeRecordHook, Edit, Expect, Mutation};
+use crate::trace::{DecisionRecord, Phase};
 
 /// The admin API: tenant routes, `/healthz`, `/readyz` and `/openapi.json`.
 ///
@@ -50,7 +50,7 @@ pub fn router(state: AdminState) -> Router {
 #[openapi(
     info(title = "raigate admin API", description = "Tenant AI settings: read, replace, opt out of and back into features."),
     paths(list_tenants, get_tenant, put_tenant, opt_out, opt_in, healthz, readyz),
-    components(schemas(TenantSettings, TenantInput, TenantList, Problem)),
+    components(schemas(TenantSettings, TenantList, Problem)),
     modifiers(&BearerAuth),
     tags((name = "tenants", description = "Tenant settings"), (name = "health", description = "Probes"))
 )]
@@ -67,48 +67,6 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-}
-
-/// An RFC 9457 problem (every error of the admin API).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// `https://raigate.dev/problems/<kind>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary.
-    pub title: String,
-    /// HTTP status.
-    pub status: u16,
-    /// What went wrong.
-    pub detail: String,
-    /// Current version (412, 428).
-    pub current_version: Option<u64>,
-}
-
-/// The body of `PUT /v1/tenants/{id}`. `id`, when given, must match the path; `version` is
-/// ignored (the precondition is `If-Match`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TenantInput {
-    /// Must equal the path's id when present.
-    #[serde(default)]
-    pub id: Option<String>,
-    /// Region set id of the policy; null or absent = not pinned.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// AI on or off (default on).
-    #[serde(default = "yes")]
-    pub ai_enabled: bool,
-    /// Features turned off (each in the policy's catalogue).
-    #[serde(default)]
-    pub opted_out: BTreeSet<String>,
-    /// Ignored.
-    #[serde(default)]
-    pub version: Option<u64>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// `GET /v1/tenants` answer.
@@ -173,48 +131,40 @@ fn document(status: StatusCode, settings: &TenantSettings) -> Response {
     resp
 }
 
-/// The audit hook: the admin record is made durable inside the write, before it commits.
-fn audit(
+/// The change's record, made durable inside the write before it commits (an admin record:
+/// `phase` and `class` `admin`).
+fn change_record(
     state: &AdminState,
     who: &Principal,
     route: &'static str,
     rule: &'static str,
     feature: Option<String>,
     started: Instant,
-) -> AuditHook {
+) -> ChangeRecordHook {
     let sink = state.sink.clone();
     let region = state.region.to_string();
     let policy_version = state.policy.current().version().to_string();
     let subject = who.token_id.clone();
     Box::new(move |before, after| {
-        let record = DecisionRecord {
-            id: {
-                let now = SystemTime::now();
-                crate::trace::decision_id(now).to_string()
-            },
-            time: humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
-            tenant: Some(after.id.clone()),
-            subject: Some(subject),
-            feature,
-            route: route.to_owned(),
-            class: "admin".to_owned(),
-            purpose: None,
-            data_class: "none".to_owned(),
-            region,
-            upstream: None,
-            outcome: "allow".to_owned(),
-            shadow: false,
-            rule: Some(rule.to_owned()),
-            reason: json!({"before": before, "after": after}).to_string(),
-            obligations: Vec::new(),
-            policy_version,
-            tenant_version: Some(after.version),
-            trace_id: None,
-            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            seq: None,
-            prev_hash: None,
-            hash: None,
-        };
+        let now = SystemTime::now();
+        let mut record = DecisionRecord::new(
+            Phase::Admin,
+            crate::trace::decision_id(now).to_string(),
+            humantime::format_rfc3339_micros(now).to_string(),
+        );
+        record.tenant = Some(after.id.clone());
+        record.subject = Some(subject);
+        record.feature = feature;
+        record.route = route.to_owned();
+        record.class = "admin".to_owned();
+        record.data_class = "none".to_owned();
+        record.region = region;
+        record.outcome = "allow".to_owned();
+        record.rule = Some(rule.to_owned());
+        record.reason = json!({"before": before, "after": after}).to_string();
+        record.policy_version = policy_version;
+        record.tenant_version = Some(after.version);
+        record.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let submitted = sink.submit(record);
         Box::pin(async move {
             match submitted {
@@ -225,12 +175,12 @@ fn audit(
     })
 }
 
-/// Apply a mutation with its audit record; publish the result into the live view at once.
+/// Apply a mutation with its change record; publish the result into the live view at once.
 async fn apply(
     state: &AdminState,
     who: &Principal,
     mutation: Mutation,
-    hook: AuditHook,
+    hook: ChangeRecordHook,
     had_if_match: bool,
 ) -> Result<crate::tenants::store::Applied, AdminError> {
     let id = mutation.id.clone();
@@ -239,8 +189,8 @@ async fn apply(
         .apply(mutation, Some(hook))
         .await
         .map_err(|e| {
-            if let crate::tenants::StoreError::Audit(_) = &e {
-                tracing::error!(tenant = %id, error = %e, "admin change refused: audit record not durable");
+            if let crate::tenants::StoreError::ChangeRecord(_) = &e {
+                tracing::error!(tenant = %id, error = %e, "admin change refused: its record is not durable");
             }
             AdminError::from_store(e, had_if_match)
         })?;
@@ -319,7 +269,7 @@ async fn get_tenant(
         ("id" = String, Path, description = "Tenant id"),
         ("If-Match" = Option<String>, Header, description = "Quoted version from the ETag; required to replace"),
     ),
-    request_body = TenantInput,
+    request_body = TenantSettings,
     responses(
         (status = 200, description = "Replaced", body = TenantSettings),
         (status = 201, description = "Created", body = TenantSettings),
@@ -329,7 +279,7 @@ async fn get_tenant(
         (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown region set or feature, id mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Replace without If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store or audit trace unavailable; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store or decision trace unavailable; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 async fn put_tenant(
@@ -344,11 +294,11 @@ async fn put_tenant(
     may_write(&who, &id)?;
     let expected = if_match(&headers)?;
     let body = body.map_err(|e| AdminError::Malformed(e.body_text()))?;
-    let input: TenantInput = serde_json::from_slice(&body).map_err(|e| match e.classify() {
+    let input: TenantSettings = serde_json::from_slice(&body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => AdminError::Invalid(e.to_string()),
         _ => AdminError::Malformed(format!("the body is not JSON: {e}")),
     })?;
-    if input.id.as_deref().is_some_and(|b| b != id) {
+    if !input.id.is_empty() && input.id != id {
         return Err(AdminError::Invalid(
             "`id` in the body differs from the path".into(),
         ));
@@ -372,18 +322,16 @@ async fn put_tenant(
         )));
     }
     drop(policy);
+    // The store sets the version; the precondition is If-Match.
     let settings = TenantSettings {
         id: id.clone(),
-        region: input.region,
-        ai_enabled: input.ai_enabled,
-        opted_out: input.opted_out,
-        version: 0,
+        ..input
     };
     let (expect, rule) = match expected {
         Some(v) => (Expect::Version(v), "admin-tenant-update"),
         None => (Expect::Absent, "admin-tenant-create"),
     };
-    let hook = audit(&state, &who, "PUT /v1/tenants/{id}", rule, None, started);
+    let hook = change_record(&state, &who, "PUT /v1/tenants/{id}", rule, None, started);
     let mutation = Mutation {
         id,
         expect,
@@ -417,7 +365,7 @@ async fn toggle(
     } else {
         ("DELETE /v1/tenants/{id}/opt-outs/{feature}", "admin-opt-in")
     };
-    let hook = audit(&state, &who, route, rule, Some(feature.clone()), started);
+    let hook = change_record(&state, &who, route, rule, Some(feature.clone()), started);
     let mutation = Mutation {
         id,
         expect: expected.map_or(Expect::Any, Expect::Version),

@@ -59,7 +59,7 @@ impl fmt::Display for JwtAlgorithm {
     }
 }
 
-/// A verification key that cannot be used.
+/// Why a JWT verification key could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtKeyError {
     /// An HS256 secret shorter than the 256 bits RFC 7518 §3.2 requires.
@@ -240,12 +240,14 @@ impl JwtResolver {
     }
 
     /// Read the tenant id from this claim.
+    #[must_use]
     pub fn tenant_claim(mut self, claim: &str) -> Self {
         claim.clone_into(&mut self.tenant_claim);
         self
     }
 
     /// Leeway for `exp` and `nbf` (whole seconds).
+    #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.validation.leeway = leeway.as_secs();
         self
@@ -253,6 +255,7 @@ impl JwtResolver {
 
     /// Header names: the declared items are read from these, and the `tenant` and `user`
     /// headers are the ones ignored and stripped.
+    #[must_use]
     pub fn header_names(mut self, names: HeaderNames) -> Self {
         self.headers = HeaderResolver::with_names(names);
         self

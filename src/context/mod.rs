@@ -1,11 +1,11 @@
 //! What the engine needs to know about a request, and where it comes from.
 //!
 //! A [`ContextResolver`] turns request parts into a [`RequestContext`]. The default,
-//! [`HeaderResolver`], reads the DESIGN.md headers (`x-tenant-id`, `x-user-id`, `x-ai-purpose`,
-//! `x-data-class`, `x-ai-consent`, `x-human-oversight`); a service with its own auth can
+//! [`HeaderResolver`], reads the headers `x-tenant-id`, `x-user-id`, `x-ai-purpose`,
+//! `x-data-class`, `x-ai-consent` and `x-human-oversight`; a service with its own auth can
 //! implement the trait and read request extensions or verified claims instead.
 //!
-//! [`JwtResolver`] is the built-in way to do the latter: the tenant and the user come from a
+//! `JwtResolver` (feature `jwt`) is the built-in way to do the latter: the tenant and the user come from a
 //! verified JWT (`Authorization: Bearer …`; HS256, RS256 or ES256, fixed by configuration;
 //! `iss`, `aud`, `exp`, `nbf` checked), the other items from the same headers, and the plain
 //! `x-tenant-id` / `x-user-id` headers are ignored and stripped ([`ContextResolver::strip`])
@@ -13,6 +13,7 @@
 //! an `unauthenticated` (401) problem.
 //!
 //! ```
+//! # #[cfg(feature = "jwt")] {
 //! use raigate::context::{ContextResolver, JwtKey, JwtResolver};
 //!
 //! let pem = std::fs::read("tests/fixtures/jwt/rs256-public.pem").unwrap();
@@ -26,6 +27,7 @@
 //! assert!(resolver.resolve(&parts).unwrap_err().is_unauthenticated());
 //! resolver.strip(&mut parts);                                // what the layer does before forwarding
 //! assert!(parts.headers.get("x-tenant-id").is_none());
+//! # }
 //! ```
 //!
 //! ```
@@ -42,13 +44,16 @@
 //! assert_eq!(ctx.data_class, DataClass::Public);
 //! ```
 
+#[cfg(feature = "jwt")]
 mod jwt;
 mod resolver;
 mod route;
 
+#[cfg(feature = "jwt")]
 pub use jwt::{JwtAlgorithm, JwtKey, JwtKeyError, JwtResolver};
 pub use resolver::{
     ContextResolver, DataClass, HeaderNames, HeaderResolver, RequestContext, ResolveError,
     ResolveErrorKind,
 };
-pub use route::{RouteClass, RouteConfigError, RouteSpec, RouteTable};
+pub(crate) use route::RouteTable;
+pub use route::{RouteClass, RouteConfigError, RouteSpec};

@@ -42,8 +42,10 @@ impl fmt::Display for DataClass {
     }
 }
 
-/// Who asks, for what, with what data: the engine's view of a request.
+/// Who asks, for what, with what data: the engine's view of a request. Build one with
+/// [`RequestContext::for_tenant`] (or `default()`) and set the fields that apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestContext {
     /// The tenant id, as set by a trusted hop.
     pub tenant: Option<String>,
@@ -62,6 +64,15 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The context of a request from `tenant` that declares nothing else.
+    #[must_use]
+    pub fn for_tenant(tenant: impl Into<String>) -> Self {
+        RequestContext {
+            tenant: Some(tenant.into()),
+            ..Self::default()
+        }
+    }
+
     /// Whether consent was declared for `purpose`.
     pub fn has_consent_for(&self, purpose: &str) -> bool {
         self.consent.iter().any(|c| c == purpose)
@@ -70,6 +81,7 @@ impl RequestContext {
 
 /// What kind of failure a [`ResolveError`] is, which decides the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ResolveErrorKind {
     /// The request cannot be read: `malformed-request` (400).
     #[default]
@@ -82,7 +94,7 @@ pub enum ResolveErrorKind {
     MissingCredentials,
 }
 
-/// A request whose context cannot be read. Maps to `malformed-request` (400), or to
+/// Why a request's context could not be read. Answered with `malformed-request` (400), or with
 /// `unauthenticated` (401) when [`ResolveError::kind`] says so.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("header `{header}`: {reason}")]
@@ -131,7 +143,7 @@ pub trait ContextResolver: Send + Sync + 'static {
 
     /// Remove what the service behind the layer must not see, after a successful
     /// [`ContextResolver::resolve`] and before the request is forwarded. The default does
-    /// nothing; [`crate::context::JwtResolver`] removes the client-supplied identity headers.
+    /// nothing; `JwtResolver` (feature `jwt`) removes the client-supplied identity headers.
     fn strip(&self, parts: &mut http::request::Parts) {
         let _ = parts;
     }
@@ -167,7 +179,8 @@ impl Default for HeaderNames {
     }
 }
 
-/// The default resolver: reads the DESIGN.md headers.
+/// The default resolver: reads `x-tenant-id`, `x-user-id`, `x-ai-purpose`, `x-data-class`,
+/// `x-ai-consent` and `x-human-oversight` (names configurable with [`HeaderNames`]).
 #[derive(Debug, Clone, Default)]
 pub struct HeaderResolver {
     names: HeaderNames,
@@ -236,7 +249,7 @@ pub(crate) fn trace_id_of(headers: &HeaderMap) -> Option<String> {
 impl HeaderResolver {
     /// Everything but the identity: purpose, data class, consent, human oversight and the
     /// trace id, from the headers. `tenant` and `user` are left `None`. Resolvers that take the
-    /// identity from elsewhere (e.g. [`crate::context::JwtResolver`]) share this parsing.
+    /// identity from elsewhere (e.g. `JwtResolver`) share this parsing.
     pub fn resolve_declared(&self, parts: &Parts) -> Result<RequestContext, ResolveError> {
         let h = &parts.headers;
         let n = &self.names;

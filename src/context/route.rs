@@ -35,7 +35,7 @@ pub struct RouteSpec {
     pub class: RouteClass,
 }
 
-/// A route that cannot be used.
+/// Why a route could not be configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("route `{route}`: {reason}")]
 pub struct RouteConfigError {
@@ -73,12 +73,14 @@ impl RouteSpec {
     }
 
     /// Set the feature.
+    #[must_use]
     pub fn feature(mut self, feature: &str) -> Self {
         self.feature = Some(Arc::from(feature));
         self
     }
 
     /// Set the class.
+    #[must_use]
     pub fn class(mut self, class: RouteClass) -> Self {
         self.class = class;
         self
@@ -102,33 +104,23 @@ impl RouteSpec {
 /// The routes raigate guards. First match wins; exact routes should come before prefixes
 /// that cover them.
 #[derive(Debug, Clone, Default)]
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     routes: Vec<Arc<RouteSpec>>,
 }
 
 impl RouteTable {
     /// An empty table.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Add a route.
-    pub fn push(&mut self, route: RouteSpec) {
+    pub(crate) fn push(&mut self, route: RouteSpec) {
         self.routes.push(Arc::new(route));
     }
 
     /// The route for a request, if any.
-    pub fn find(&self, method: &Method, path: &str) -> Option<&Arc<RouteSpec>> {
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Option<&Arc<RouteSpec>> {
         self.routes.iter().find(|r| r.matches(method, path))
-    }
-
-    /// All routes.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<RouteSpec>> {
-        self.routes.iter()
-    }
-
-    /// Whether the table is empty.
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 }

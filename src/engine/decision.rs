@@ -23,6 +23,7 @@ impl Outcome {
 
 /// What an allowed response must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Obligations {
     /// Label as AI-generated (header and body).
     pub ai_disclosure: bool,
@@ -46,6 +47,7 @@ impl Obligations {
 
 /// The answer for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Decision {
     /// Allow or deny, as enforced.
     pub outcome: Outcome,

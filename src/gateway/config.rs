@@ -1,4 +1,4 @@
-//! The gateway's TOML config file (DESIGN.md "Config file"). Unknown keys are errors.
+//! The gateway's TOML config file (every key is in `docs/config.md`). Unknown keys are errors.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,9 @@ use serde::Deserialize;
 
 use crate::trace::{CheckpointKey, Durability, TraceOptions};
 
-/// A config file that cannot be used.
+/// Why a gateway config file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GatewayConfigError {
     /// The file cannot be read.
     #[error("{file}: cannot read: {source}")]
@@ -41,6 +42,7 @@ pub enum GatewayConfigError {
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ServerSection {
     /// The proxy's listen address.
     #[serde(default = "default_listen")]
@@ -62,6 +64,7 @@ fn default_admin_listen() -> SocketAddr {
 /// `[policies]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PoliciesSection {
     /// Bundle directory.
     #[serde(default = "default_policies")]
@@ -83,6 +86,7 @@ impl Default for PoliciesSection {
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StoreSection {
     /// `sqlite://FILE` or `postgres://…`.
     #[serde(default = "default_store")]
@@ -121,6 +125,7 @@ impl Default for StoreSection {
 /// `[trace]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TraceSection {
     /// JSON Lines file, one decision per line.
     #[serde(default = "default_trace")]
@@ -199,6 +204,7 @@ impl Default for TraceSection {
 /// `[limits]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LimitsSection {
     /// Request bodies read for content rules; over it: 413.
     #[serde(default = "default_max_body")]
@@ -217,30 +223,10 @@ impl Default for LimitsSection {
     }
 }
 
-/// `[[tenant]]`: a seed applied at start.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantSeed {
-    /// Tenant id.
-    pub id: String,
-    /// Region set id; omit = not pinned.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// AI on or off.
-    #[serde(default = "yes")]
-    pub ai_enabled: bool,
-    /// Features turned off.
-    #[serde(default)]
-    pub opted_out: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
 /// `[[upstream]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UpstreamSection {
     /// Name, recorded in decisions.
     pub name: String,
@@ -256,6 +242,7 @@ pub struct UpstreamSection {
 /// `[[route]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RouteSection {
     /// HTTP method.
     pub method: String,
@@ -272,6 +259,7 @@ pub struct RouteSection {
 /// `[[admin.token]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenSection {
     /// sha-256 hex of the bearer token.
     pub sha256: String,
@@ -285,6 +273,7 @@ pub struct TokenSection {
 /// `[admin]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AdminSection {
     /// Bearer tokens.
     #[serde(default)]
@@ -294,6 +283,7 @@ pub struct AdminSection {
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct GatewayConfig {
     /// `[server]`.
     pub server: ServerSection,
@@ -309,9 +299,10 @@ pub struct GatewayConfig {
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
-    /// `[[tenant]]`.
+    /// `[[tenant]]`: tenant documents created at start when missing (the same document as the
+    /// admin API's; `version` is set by the store).
     #[serde(default)]
-    pub tenant: Vec<TenantSeed>,
+    pub tenant: Vec<crate::tenants::TenantSettings>,
     /// `[[upstream]]`.
     #[serde(default)]
     pub upstream: Vec<UpstreamSection>,

@@ -1,11 +1,13 @@
 //! `[identity]`: where the gateway takes the tenant and the user from.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "jwt")]
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::config::GatewayConfigError;
+#[cfg(feature = "jwt")]
 use crate::context::{JwtAlgorithm, JwtKey, JwtResolver};
 
 /// Where the tenant and the user come from.
@@ -35,6 +37,7 @@ pub enum IdentityMode {
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IdentitySection {
     /// `headers` (default) or `jwt`.
     #[serde(default)]
@@ -75,8 +78,22 @@ impl IdentitySection {
         }
     }
 
+    /// Without the `jwt` feature, `mode = "jwt"` is refused naming the key.
+    #[cfg(not(feature = "jwt"))]
+    pub(crate) fn check_without_jwt(&self, file: &Path) -> Result<(), GatewayConfigError> {
+        if self.mode == IdentityMode::Jwt {
+            return Err(GatewayConfigError::Invalid {
+                file: file.to_path_buf(),
+                key: "identity.mode".to_owned(),
+                reason: "this build has no JWT identity (the `jwt` feature)".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// The JWT resolver this section asks for, or `None` in `headers` mode. Every problem
     /// names its key.
+    #[cfg(feature = "jwt")]
     pub fn jwt_resolver(&self, file: &Path) -> Result<Option<JwtResolver>, GatewayConfigError> {
         let invalid = |key: &str, reason: String| GatewayConfigError::Invalid {
             file: file.to_path_buf(),

@@ -20,8 +20,8 @@ mod server;
 
 pub use config::{
     AdminSection, GatewayConfig, GatewayConfigError, LimitsSection, PoliciesSection, RouteSection,
-    ServerSection, StoreSection, TenantSeed, TokenSection, TraceSection, UpstreamSection,
+    ServerSection, StoreSection, TokenSection, TraceSection, UpstreamSection,
 };
 pub use identity::{IdentityMode, IdentitySection};
-pub use proxy::{Proxy, ProxyBody, UpstreamTarget};
+pub use proxy::{Proxy, ProxyBody};
 pub use server::{Gateway, GatewayError, shutdown_signal};

@@ -17,14 +17,14 @@ use hyper_util::rt::TokioExecutor;
 use tower_service::Service;
 
 use crate::DecisionInfo;
-use crate::layer::problem;
+use crate::problem::Problem;
 
 /// Body of a proxied response: the upstream's, or a problem raigate wrote.
 pub type ProxyBody = Either<Incoming, http_body_util::Full<Bytes>>;
 
 /// An upstream's address.
 #[derive(Debug, Clone)]
-pub struct UpstreamTarget {
+pub(crate) struct UpstreamTarget {
     scheme: Scheme,
     authority: Authority,
     base_path: String,
@@ -32,7 +32,7 @@ pub struct UpstreamTarget {
 
 impl UpstreamTarget {
     /// Parse an `http://host:port[/base]` URL.
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
         let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
         let scheme = uri.scheme().cloned().ok_or("the URL has no scheme")?;
         if scheme != Scheme::HTTP {
@@ -76,7 +76,7 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     /// A proxy over `upstreams`, indexed as the layer's upstream list.
-    pub fn new(upstreams: Vec<UpstreamTarget>) -> Self {
+    pub(crate) fn new(upstreams: Vec<UpstreamTarget>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Proxy {
@@ -115,13 +115,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn bad_gateway(detail: &str) -> Response<ProxyBody> {
-    problem::problem(
+    Problem::new(
         StatusCode::BAD_GATEWAY,
         "upstream-unavailable",
         "Upstream unavailable",
         detail,
-        Default::default(),
     )
+    .into_response()
     .map(|b| Either::Right(http_body_util::Full::new(b)))
 }
 

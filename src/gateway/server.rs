@@ -18,14 +18,17 @@ use crate::RaigateLayer;
 use crate::admin::{AdminState, AdminToken};
 use crate::context::{RouteClass, RouteSpec};
 use crate::policy::{PolicyError, PolicyHandle};
-use crate::tenants::{StoreError, TenantSettings, TenantSync, store};
+use crate::tenants::{StoreError, TenantSync, store};
+#[cfg(feature = "otel")]
+use crate::trace::OtlpPipeline;
 use crate::trace::{
-    AuditAuth, DecisionSink, JsonlSink, JsonlSinkOptions, OtlpPipeline, Pseudonymizer, Tee,
-    TraceError, TraceStore, admin_routes,
+    DecisionSink, JsonlSink, JsonlSinkOptions, Pseudonymizer, Tee, TraceAccess, TraceError,
+    TraceStore, admin_routes,
 };
 
-/// The gateway cannot start.
+/// Why the gateway could not start or serve.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GatewayError {
     /// The config file is wrong.
     #[error(transparent)]
@@ -59,6 +62,7 @@ pub struct Gateway {
     sync: TenantSync,
     trace_store: TraceStore,
     checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+    #[cfg(feature = "otel")]
     otlp: Option<OtlpPipeline>,
 }
 
@@ -79,30 +83,34 @@ impl Gateway {
 
         let mut seeds = Vec::with_capacity(config.tenant.len());
         for (i, t) in config.tenant.iter().enumerate() {
+            let key = |k: &str| format!("tenant[{i}].{k}");
+            if t.id.is_empty() {
+                return Err(invalid(&config.file, key("id"), "required").into());
+            }
+            if t.version != 0 {
+                return Err(
+                    invalid(&config.file, key("version"), "set by the store, not here").into(),
+                );
+            }
             if let Some(r) = &t.region
                 && !compiled.has_region_set(r)
             {
                 return Err(invalid(
                     &config.file,
-                    format!("tenant[{i}].region"),
+                    key("region"),
                     format!("`{r}` is not a region set of the policy"),
                 )
                 .into());
             }
-            let mut s = TenantSettings::new(&t.id).ai_enabled(t.ai_enabled);
-            s.region = t.region.clone();
-            for f in &t.opted_out {
-                if compiled.feature(f).is_none() {
-                    return Err(invalid(
-                        &config.file,
-                        format!("tenant[{i}].opted_out"),
-                        format!("`{f}` is not a feature of the policy"),
-                    )
-                    .into());
-                }
-                s = s.opt_out(f);
+            if let Some(f) = t.opted_out.iter().find(|f| compiled.feature(f).is_none()) {
+                return Err(invalid(
+                    &config.file,
+                    key("opted_out"),
+                    format!("`{f}` is not a feature of the policy"),
+                )
+                .into());
             }
-            seeds.push(s);
+            seeds.push(t.clone().version(1));
         }
         let mut tokens = Vec::with_capacity(config.admin.token.len());
         for (i, t) in config.admin.token.iter().enumerate() {
@@ -156,14 +164,31 @@ impl Gateway {
                 source,
             })?;
 
+        #[cfg_attr(not(feature = "otel"), allow(unused_mut))]
         let mut sink: Arc<dyn DecisionSink> = Arc::new(Tee::new(
             Arc::new(trace_store.clone()),
             vec![Arc::new(jsonl)],
         ));
-        let otlp = OtlpPipeline::from_config(trace.otlp_endpoint.as_deref(), &config.server.region)
-            .map_err(|reason| invalid(&config.file, "trace.otlp_endpoint".into(), reason))?;
-        if let Some(p) = &otlp {
-            sink = Arc::new(p.sink(sink));
+        #[cfg(feature = "otel")]
+        let otlp = {
+            let otlp =
+                OtlpPipeline::from_config(trace.otlp_endpoint.as_deref(), &config.server.region)
+                    .map_err(|reason| {
+                        invalid(&config.file, "trace.otlp_endpoint".into(), reason)
+                    })?;
+            if let Some(p) = &otlp {
+                sink = Arc::new(p.sink(sink));
+            }
+            otlp
+        };
+        #[cfg(not(feature = "otel"))]
+        if trace.otlp_endpoint.is_some() {
+            return Err(invalid(
+                &config.file,
+                "trace.otlp_endpoint".into(),
+                "this build has no OpenTelemetry export (the `otel` feature)",
+            )
+            .into());
         }
         let admin = AdminState::new(store, policy.clone(), sink.clone())
             .tokens(tokens)
@@ -176,6 +201,9 @@ impl Gateway {
             .max_body_bytes(config.limits.max_body_bytes)
             .max_staleness(max_staleness);
 
+        #[cfg(not(feature = "jwt"))]
+        config.identity.check_without_jwt(&config.file)?;
+        #[cfg(feature = "jwt")]
         if let Some(jwt) = config.identity.jwt_resolver(&config.file)? {
             tracing::info!(algorithm = %jwt.algorithm(), "identity from verified JWTs; x-tenant-id and x-user-id are ignored and stripped");
             layer = layer.resolver(jwt);
@@ -248,6 +276,7 @@ impl Gateway {
             sync,
             trace_store,
             checkpoint_key,
+            #[cfg(feature = "otel")]
             otlp,
         })
     }
@@ -260,7 +289,7 @@ impl Gateway {
     /// The compliance routes (`/v1/decisions…`, `/v1/audit/verify`) over this gateway's store,
     /// trusting checkpoints signed by its checkpoint key, for the admin listener; `auth`
     /// decides who sees what.
-    pub fn trace_routes(&self, auth: Arc<dyn AuditAuth>) -> axum::Router {
+    pub fn trace_routes(&self, auth: Arc<dyn TraceAccess>) -> axum::Router {
         admin_routes(self.trace_store.clone(), auth, self.checkpoint_key)
     }
 
@@ -403,6 +432,7 @@ impl Gateway {
             tracing::warn!(error = %e, "decision checkpoint at shutdown failed");
         }
         // Flushes the last spans and metrics (blocking exporters: off the runtime).
+        #[cfg(feature = "otel")]
         if let Some(p) = self.otlp {
             let _ = tokio::task::spawn_blocking(move || drop(p)).await;
         }

@@ -181,7 +181,6 @@ fn sf_string(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
     use sfv::{BareItem, Dictionary, ListEntry, Parser};

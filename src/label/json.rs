@@ -75,12 +75,6 @@ fn disclosure_member(d: &Disclosure<'_>) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
 
     use super::*;
     use crate::label::header::DIGITAL_SOURCE_TYPE_TRAINED;

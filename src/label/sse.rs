@@ -6,12 +6,11 @@
 //! followed by a blank line, so the upstream events that follow are parsed
 //! exactly as before.
 //!
-//! One caveat for the caller: an SSE stream may start with a UTF-8 byte order
-//! mark, which clients only strip at the very start of the stream. If the
-//! upstream stream begins with `EF BB BF`, drop those three bytes before
-//! forwarding them after the preamble; otherwise the first field name of the
-//! first upstream event would start with U+FEFF and that field would be
-//! ignored.
+//! An SSE stream may start with a UTF-8 byte order mark, which clients only
+//! strip at the very start of the stream; after the preamble it would start the
+//! first field name of the first event, and that field would be ignored. The
+//! layer's response body drops a leading `EF BB BF` of the upstream stream
+//! (`crate::layer::ResponseBody`, tested in the integration suite).
 
 use bytes::Bytes;
 
@@ -40,12 +39,6 @@ pub fn sse_preamble(notice: &str) -> Bytes {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )]
 
     use super::*;
 

@@ -87,13 +87,13 @@ where
             match state.as_mut().project() {
                 StateProj::Ready { response } => {
                     let resp = response.take().unwrap_or_else(|| {
-                        super::problem::problem(
+                        crate::problem::Problem::new(
                             http::StatusCode::INTERNAL_SERVER_ERROR,
                             "internal",
                             "Internal error",
                             "response future polled after completion",
-                            Default::default(),
                         )
+                        .into_response()
                     });
                     return Poll::Ready(Ok(resp.map(ResponseBody::full)));
                 }
@@ -114,6 +114,11 @@ where
                     match labeller.start(&mut resp) {
                         Plan::Stream(prefix) => {
                             return Poll::Ready(Ok(resp.map(|b| ResponseBody::stream(prefix, b))));
+                        }
+                        Plan::EventStream(comment) => {
+                            return Poll::Ready(Ok(
+                                resp.map(|b| ResponseBody::event_stream(comment, b))
+                            ));
                         }
                         Plan::Buffer(kind) => {
                             let (parts, body) = resp.into_parts();

@@ -16,9 +16,10 @@ pub const DEFAULT_MAX_LABEL_BYTES: usize = 16 * 1024 * 1024;
 /// Default bound on the age of a store-fed tenant snapshot (30 s); older: `policy-unavailable`.
 pub const DEFAULT_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A layer configuration that cannot work.
+/// Why a route could not be added to a [`RaigateLayer`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+#[non_exhaustive]
+pub enum LayerConfigError {
     /// A route is malformed.
     #[error(transparent)]
     Route(#[from] RouteConfigError),
@@ -57,7 +58,8 @@ pub(crate) struct Shared {
     pub(crate) max_staleness: std::time::Duration,
 }
 
-/// Applies raigate's Responsible-AI policy to the routes it is told about.
+/// Applies raigate's Responsible-AI policy to the routes it is told about. Builder methods
+/// take and return the layer by value; `route` fails on a route the policy cannot serve.
 ///
 /// ```no_run
 /// use raigate::{RaigateLayer, context::RouteSpec, policy::PolicyHandle, tenants::{TenantSettings, TenantView}, trace::JsonlSink};
@@ -74,6 +76,7 @@ pub(crate) struct Shared {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct RaigateLayer {
     shared: Arc<Shared>,
 }
@@ -90,7 +93,8 @@ impl std::fmt::Debug for RaigateLayer {
 impl RaigateLayer {
     /// A layer enforcing `policy` for `tenants`, recording every decision in `sink`.
     ///
-    /// Defaults: context from the DESIGN.md headers, region `unspecified` (so region-pinned
+    /// Defaults: context from the `x-tenant-id`, `x-user-id`, `x-ai-purpose`, `x-data-class`,
+    /// `x-ai-consent` and `x-human-oversight` headers ([`HeaderResolver`]), region `unspecified` (so region-pinned
     /// tenants are refused until [`RaigateLayer::region`] is set), no routes (every request
     /// is `route-not-found` until [`RaigateLayer::route`] adds some), 1 MiB body limit.
     pub fn new(policy: PolicyHandle, tenants: TenantView, sink: Arc<dyn DecisionSink>) -> Self {
@@ -125,17 +129,17 @@ impl RaigateLayer {
     }
 
     /// Guard a route. Its feature must be in the policy's catalogue.
-    pub fn route(mut self, route: RouteSpec) -> Result<Self, ConfigError> {
+    pub fn route(mut self, route: RouteSpec) -> Result<Self, LayerConfigError> {
         let policy = self.shared.policy.current();
         match &route.feature {
             Some(f) if policy.feature(f).is_none() => {
-                return Err(ConfigError::UnknownFeature {
+                return Err(LayerConfigError::UnknownFeature {
                     route: route.label().to_string(),
                     feature: f.to_string(),
                 });
             }
             None if route.class == crate::context::RouteClass::Inference => {
-                return Err(ConfigError::MissingFeature {
+                return Err(LayerConfigError::MissingFeature {
                     route: route.label().to_string(),
                 });
             }
@@ -161,9 +165,7 @@ impl RaigateLayer {
     /// picks one whose region is in the tenant's region set ([`crate::DecisionInfo::upstream`]).
     pub fn upstream(mut self, name: &str, region: &str, provider: Option<&str>) -> Self {
         let s = self.shared_mut();
-        s.upstreams.push(UpstreamRegion {
-            region: Arc::from(region),
-        });
+        s.upstreams.push(UpstreamRegion::new(region));
         s.upstream_names.push(Arc::from(name));
         s.providers.push(provider.map(Arc::from));
         self

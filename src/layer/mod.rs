@@ -1,9 +1,13 @@
-//! The tower middleware: [`RaigateLayer`] → [`Raigate`] → [`ResponseFuture`] → [`ResponseBody`].
+//! The HTTP plumbing around the engine, tower-http style: [`RaigateLayer`] → [`Raigate`] →
+//! [`ResponseFuture`] → [`ResponseBody`].
 //!
-//! For every request to a guarded route the service resolves the context, decides, writes one
-//! decision record and waits until the sink says it is durable, then either answers with an RFC
-//! 9457 problem (a denial is a response, never a service error) or calls the inner service and
-//! labels its response. Requests to other paths get `route-not-found` and are not forwarded.
+//! For every request to a guarded route the service resolves the context, gathers the facts the
+//! engine needs (the body, read and bounded only where a check needs it), lets the engine
+//! decide, and hands one decision record to the sink. A denial waits until the record is
+//! durable and is answered with an RFC 9457 problem (a response, never a service error). An
+//! allowed request waits for the commit with [`crate::trace::Durability::Sync`], or only until
+//! the record is queued with `Async`; then the inner service is called and its response
+//! labelled. Requests to other paths get `route-not-found` and are not forwarded.
 //!
 //! The decision travels as a [`DecisionInfo`] in request and response extensions.
 //!
@@ -32,15 +36,16 @@
 mod body;
 mod future;
 mod labeller;
-#[allow(clippy::module_inception)] // tower-http's layout: `layer.rs` holds the Layer.
+// `layer/layer.rs` holds the `Layer`, as in tower-http's `<middleware>/layer.rs`; the lint
+// fires because this module is named `layer` too.
+#[allow(clippy::module_inception)]
 mod layer;
-pub mod problem;
 mod service;
 
-pub use body::{BoxError, ResponseBody};
+pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{
-    ConfigError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_STALENESS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_STALENESS, LayerConfigError,
     RaigateLayer,
 };
 pub use service::{DecisionInfo, Raigate};

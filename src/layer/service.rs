@@ -13,21 +13,19 @@ use super::body::{BoxError, ResponseBody};
 use super::future::{Prepared, ResponseFuture};
 use super::labeller::Labeller;
 use super::layer::Shared;
-use super::problem;
-use crate::context::RouteSpec;
-use crate::context::{RequestContext, ResolveError, ResolveErrorKind};
-use crate::engine::{
-    BodyTooLarge, Decision, DecisionInput, Denial, MalformedRequest, Placement, PolicyUnavailable,
-    Unauthenticated, decide, needs_content,
-};
+use crate::context::{RequestContext, RouteSpec};
+use crate::engine::checks::request;
+use crate::engine::{Decision, DecisionInput, Placement, body_needs, decide};
 use crate::policy::CompiledPolicy;
+use crate::problem::Problem;
 use crate::scan::{BodyFormat, ScanText, extract_text};
 use crate::tenants::TenantSnapshot;
-use crate::trace::{Commit, DecisionRecord, SinkError, decision_id};
+use crate::trace::{Commit, DecisionRecord, Phase, SinkError, decision_id};
 
 /// What raigate decided for a request. Inserted into request extensions (for the service
 /// behind the layer) and response extensions.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DecisionInfo {
     /// The decision id (UUIDv7), also sent as `Raigate-Decision-Id`.
     pub id: Arc<str>,
@@ -46,17 +44,28 @@ pub struct Raigate<S> {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl<S> Raigate<S> {
+    /// The service behind the layer.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The service behind the layer, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The service behind the layer, taking the middleware apart.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S> std::fmt::Debug for Raigate<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Raigate").finish_non_exhaustive()
     }
 }
-
-/// Rule ids of refusals that no bundle rule makes.
-const RULE_MALFORMED: &str = "request-malformed";
-const RULE_TOO_LARGE: &str = "request-body-too-large";
-const RULE_UNAVAILABLE: &str = "policy-unavailable";
-const RULE_UNAUTHENTICATED: &str = "request-unauthenticated";
 
 /// One request's decision in the making.
 struct Job {
@@ -75,81 +84,63 @@ enum Conclusion<F> {
 }
 
 impl Job {
+    /// Decide with the facts gathered so far: the context, the body's text and length once
+    /// read, and the age of the tenant snapshot (measured here: the engine has no clock).
     fn decide(
         &self,
         ctx: &RequestContext,
         tenants: &TenantSnapshot,
         content: Option<&ScanText>,
+        body_len: Option<u64>,
     ) -> Decision {
-        if let Some(stale) = self.stale_settings() {
-            return refusal(stale.into());
-        }
-        let input = DecisionInput {
+        let input = DecisionInput::new(
             ctx,
-            route: &self.route,
-            placement: Placement {
-                instance_region: &self.shared.region,
-                upstreams: &self.shared.upstreams,
-            },
-            content,
-        };
-        decide(&input, tenants, &self.policy)
-    }
-
-    /// Fail closed: the tenant snapshot is older than the layer's bound.
-    fn stale_settings(&self) -> Option<PolicyUnavailable> {
-        let age = self.shared.tenants.staleness()?;
-        if age <= self.shared.max_staleness {
-            return None;
+            &self.route,
+            Placement::with_upstreams(&self.shared.region, &self.shared.upstreams),
+        )
+        .content(content)
+        .body_len(body_len)
+        .settings_age(self.shared.tenants.staleness(), self.shared.max_staleness);
+        let d = decide(&input, tenants, &self.policy);
+        if d.rule.as_deref() == Some(crate::engine::RULE_UNAVAILABLE) {
+            tracing::warn!(decision_id = %self.id, reason = %d.reason(), "AI request refused: policy unavailable");
         }
-        tracing::warn!(
-            decision_id = %self.id,
-            stale_for_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
-            "tenant settings snapshot is stale; AI request refused"
-        );
-        Some(PolicyUnavailable {
-            detail: format!(
-                "tenant settings have not been refreshed for {} s (bound {} s); AI requests are refused until they are",
-                age.as_secs(),
-                self.shared.max_staleness.as_secs()
-            ),
-        })
+        d
     }
 
     fn record(&self, ctx: Option<&RequestContext>, d: &Decision) -> DecisionRecord {
         let s = &self.shared;
-        DecisionRecord {
-            id: self.id.to_string(),
-            time: humantime::format_rfc3339_micros(self.now).to_string(),
-            tenant: ctx.and_then(|c| c.tenant.clone()),
-            subject: ctx
-                .and_then(|c| c.user.as_deref())
-                .and_then(|u| s.pseudonymizer.as_ref().map(|p| p.pseudonym(u))),
-            feature: self.route.feature.as_deref().map(str::to_owned),
-            route: self.route.label().to_string(),
-            class: self.route.class.as_str().to_owned(),
-            purpose: ctx.and_then(|c| c.purpose.clone()),
-            data_class: ctx.map_or("customer", |c| c.data_class.as_str()).to_owned(),
-            region: s.region.to_string(),
-            upstream: self.upstream_name(d).map(|n| n.to_string()),
-            outcome: d.outcome.as_str().to_owned(),
-            shadow: d.shadow,
-            rule: d.rule.as_deref().map(str::to_owned),
-            reason: d.reason(),
-            obligations: d
-                .obligations
-                .names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            policy_version: self.policy.version().to_string(),
-            tenant_version: d.tenant_version,
-            trace_id: ctx.and_then(|c| c.trace_id.clone()),
-            latency_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            seq: None,
-            prev_hash: None,
-            hash: None,
-        }
+        let mut r = DecisionRecord::new(
+            Phase::Request,
+            self.id.to_string(),
+            humantime::format_rfc3339_micros(self.now).to_string(),
+        );
+        r.tenant = ctx.and_then(|c| c.tenant.clone());
+        r.subject = ctx
+            .and_then(|c| c.user.as_deref())
+            .and_then(|u| s.pseudonymizer.as_ref().map(|p| p.pseudonym(u)));
+        r.feature = self.route.feature.as_deref().map(str::to_owned);
+        r.route = self.route.label().to_string();
+        r.class = self.route.class.as_str().to_owned();
+        r.purpose = ctx.and_then(|c| c.purpose.clone());
+        r.data_class = ctx.map_or("customer", |c| c.data_class.as_str()).to_owned();
+        r.region = s.region.to_string();
+        r.upstream = self.upstream_name(d).map(|n| n.to_string());
+        r.outcome = d.outcome.as_str().to_owned();
+        r.shadow = d.shadow;
+        r.rule = d.rule.as_deref().map(str::to_owned);
+        r.reason = d.reason();
+        r.obligations = d
+            .obligations
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        r.policy_version = self.policy.version().to_string();
+        r.tenant_version = d.tenant_version;
+        r.trace_id = ctx.and_then(|c| c.trace_id.clone());
+        r.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        r
     }
 
     fn upstream_name(&self, d: &Decision) -> Option<&Arc<str>> {
@@ -166,26 +157,28 @@ impl Job {
     }
 
     fn denial_response(&self, d: &Decision) -> Response<Bytes> {
-        let mut resp = match &d.denial {
-            Some(denial) => problem::denial_response(denial, &self.id, d.rule.as_deref()),
-            None => self.unavailable("decision without a reason"),
+        let fallback;
+        let d = if d.denial.is_some() {
+            d
+        } else {
+            fallback = request::unavailable("decision without a reason");
+            &fallback
         };
+        let problem = d
+            .denial
+            .as_ref()
+            .map_or_else(Problem::route_not_found, Problem::for_denial);
+        let mut resp = problem.decided(&self.id, d.rule.as_deref()).into_response();
         resp.extensions_mut().insert(self.info(d));
         resp
     }
 
-    fn unavailable(&self, detail: &str) -> Response<Bytes> {
-        let denial = Denial::PolicyUnavailable(PolicyUnavailable {
-            detail: detail.to_owned(),
-        });
-        problem::denial_response(&denial, &self.id, Some(RULE_UNAVAILABLE))
-    }
-
     fn sink_failed(&self, e: &SinkError) -> Response<Bytes> {
         tracing::error!(decision_id = %self.id, error = %e, "decision record not durable; request refused");
-        self.unavailable(&format!(
+        let d = request::unavailable(format!(
             "{e}; the request was refused so that no decision goes unrecorded"
-        ))
+        ));
+        self.denial_response(&d)
     }
 
     fn labeller(&self, info: Arc<DecisionInfo>, model: Option<String>) -> Labeller {
@@ -283,30 +276,19 @@ fn log_decision(id: &str, ctx: Option<&RequestContext>, d: &Decision) {
     );
 }
 
-/// Paths that an upstream might resolve differently than we match them are refused.
-fn check_path(path: &str) -> Result<(), String> {
-    let lower = path.to_ascii_lowercase();
-    let bad = path.contains("//")
-        || path.contains('\\')
-        || path.split('/').any(|seg| seg == "." || seg == "..")
-        || ["%2e", "%2f", "%5c", "%00"]
-            .iter()
-            .any(|p| lower.contains(p));
-    if bad {
-        Err(
-            "the request path contains dot segments, empty segments or encoded separators"
-                .to_owned(),
-        )
-    } else {
-        Ok(())
-    }
-}
-
 /// Most bytes read and thrown away past the limit before answering 413, so that a client
 /// still sending a moderately oversized body reads the answer instead of a reset connection.
 const MAX_DRAIN: usize = 1024 * 1024;
 
-async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Denial>
+/// How reading a request body ended without a body.
+enum ReadFailure {
+    /// More than the limit was sent (what was read is dropped).
+    TooLarge,
+    /// The body could not be read.
+    Unreadable,
+}
+
+async fn read_body<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, ReadFailure>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -324,10 +306,7 @@ where
             if over {
                 break;
             }
-            return Err(MalformedRequest {
-                detail: "the request body could not be read".to_owned(),
-            }
-            .into());
+            return Err(ReadFailure::Unreadable);
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -346,46 +325,18 @@ where
         }
     }
     if over {
-        Err(BodyTooLarge { limit }.into())
+        Err(ReadFailure::TooLarge)
     } else {
         Ok(buf.freeze())
     }
 }
 
-fn scan_text(headers: &HeaderMap, bytes: &[u8]) -> Result<ScanText, Denial> {
+fn scan_text(headers: &HeaderMap, bytes: &[u8]) -> Result<ScanText, Decision> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    extract_text(BodyFormat::from_content_type(ct), bytes).map_err(|e| {
-        MalformedRequest {
-            detail: format!("the request body cannot be read as its content type says: {e}"),
-        }
-        .into()
-    })
-}
-
-fn resolve_denial(e: ResolveError) -> Denial {
-    let detail = e.to_string();
-    match e.kind {
-        ResolveErrorKind::Malformed => MalformedRequest { detail }.into(),
-        ResolveErrorKind::Unauthenticated | ResolveErrorKind::MissingCredentials => {
-            Unauthenticated {
-                detail,
-                missing: e.kind == ResolveErrorKind::MissingCredentials,
-            }
-            .into()
-        }
-    }
-}
-
-fn refusal(denial: Denial) -> Decision {
-    let rule = match &denial {
-        Denial::BodyTooLarge(_) => RULE_TOO_LARGE,
-        Denial::PolicyUnavailable(_) => RULE_UNAVAILABLE,
-        Denial::Unauthenticated(_) => RULE_UNAUTHENTICATED,
-        _ => RULE_MALFORMED,
-    };
-    Decision::deny(Arc::from(rule), denial)
+    extract_text(BodyFormat::from_content_type(ct), bytes)
+        .map_err(|e| request::body_unscannable(&e))
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Raigate<S>
@@ -413,7 +364,7 @@ where
             .find(req.method(), req.uri().path())
             .cloned()
         else {
-            return ResponseFuture::respond(problem::route_not_found());
+            return ResponseFuture::respond(Problem::route_not_found().into_response());
         };
         // Use the service that was polled ready; leave a fresh clone in its place.
         let clone = self.inner.clone();
@@ -431,37 +382,61 @@ where
         let tenants = job.shared.tenants.snapshot();
         let (mut parts, body) = req.into_parts();
 
-        let resolved = check_path(parts.uri.path())
-            .map_err(|detail| MalformedRequest { detail }.into())
-            .and_then(|()| job.shared.resolver.resolve(&parts).map_err(resolve_denial));
+        let resolved = match request::check_path(parts.uri.path()) {
+            Some(refused) => Err(refused),
+            None => job
+                .shared
+                .resolver
+                .resolve(&parts)
+                .map_err(request::unresolved),
+        };
         let ctx = match resolved {
             Ok(ctx) => ctx,
-            Err(denial) => {
-                let d = refusal(denial);
-                return into_future(job.conclude::<S, ReqBody>(None, d, None, inner, None));
-            }
+            Err(d) => return into_future(job.conclude::<S, ReqBody>(None, d, None, inner, None)),
         };
         // What the service behind must not see (e.g. client-sent identity in JWT mode).
         job.shared.resolver.strip(&mut parts);
-        let d = job.decide(&ctx, &tenants, None);
-        if !d.is_allowed() || !needs_content(&job.route, &job.policy) || body.is_end_stream() {
+        let d = job.decide(&ctx, &tenants, None, None);
+        let instance_limit = job.shared.max_body_bytes;
+        let tenant = ctx.tenant.as_deref().and_then(|t| tenants.get(t));
+        let needs = body_needs(&job.route, &job.policy, tenant, instance_limit);
+        let Some(limit) = needs
+            .limit
+            .filter(|_| d.is_allowed() && !body.is_end_stream())
+        else {
             let req = Request::from_parts(parts, body);
             return into_future(job.conclude(Some(&ctx), d, None, inner, Some(req)));
-        }
+        };
 
-        // Content rules need the body: read it (bounded), extract its text, decide again.
-        let limit = job.shared.max_body_bytes;
+        // A check needs the body: read it (bounded), extract its text where content rules
+        // apply, decide again.
+        let scan = needs.scan;
         ResponseFuture::prepare(Box::pin(async move {
-            let read = read_body(&parts.headers, body, limit)
-                .await
-                .and_then(|bytes| scan_text(&parts.headers, &bytes).map(|text| (bytes, text)));
-            let conclusion = match read {
-                Err(denial) => {
-                    job.conclude::<S, ReqBody>(Some(&ctx), refusal(denial), None, inner, None)
+            let decided = match read_body(&parts.headers, body, limit).await {
+                Err(ReadFailure::Unreadable) => Err(request::body_unreadable()),
+                // Over a check's own, smaller cap: that check decides (one byte over).
+                Err(ReadFailure::TooLarge) if limit < instance_limit => {
+                    let over = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+                    Err(job.decide(&ctx, &tenants, None, Some(over)))
                 }
-                Ok((bytes, text)) => {
-                    let d = job.decide(&ctx, &tenants, Some(&text));
-                    let model = text.model().map(str::to_owned);
+                Err(ReadFailure::TooLarge) => Err(request::body_too_large(instance_limit)),
+                Ok(bytes) => {
+                    let text = if scan {
+                        scan_text(&parts.headers, &bytes).map(Some)
+                    } else {
+                        Ok(None)
+                    };
+                    text.map(|text| {
+                        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                        let d = job.decide(&ctx, &tenants, text.as_ref(), Some(len));
+                        let model = text.as_ref().and_then(|t| t.model()).map(str::to_owned);
+                        (bytes, d, model)
+                    })
+                }
+            };
+            let conclusion = match decided {
+                Err(d) => job.conclude::<S, ReqBody>(Some(&ctx), d, None, inner, None),
+                Ok((bytes, d, model)) => {
                     let req = Request::from_parts(parts, ReqBody::from(bytes));
                     job.conclude(Some(&ctx), d, model, inner, Some(req))
                 }
@@ -479,31 +454,5 @@ fn into_future<F, B>(c: Conclusion<F>) -> ResponseFuture<F, B> {
         Conclusion::Now(Prepared::Respond(r)) => ResponseFuture::respond(r),
         Conclusion::Now(Prepared::Call(f, l)) => ResponseFuture::call(f, l),
         Conclusion::Later(f) => ResponseFuture::prepare(f),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_path;
-
-    #[test]
-    fn paths_an_upstream_could_resolve_elsewhere_are_refused() {
-        for bad in [
-            "/v1//chat",
-            "/v1/fine_tuning/../chat",
-            "/v1/./x",
-            "/v1/%2e%2e/admin",
-            "/v1/a%2Fb",
-            "/v1\\x",
-        ] {
-            assert!(check_path(bad).is_err(), "{bad} should be refused");
-        }
-        for ok in [
-            "/v1/chat/completions",
-            "/v1/fine_tuning/jobs",
-            "/v1/files.v2",
-        ] {
-            assert!(check_path(ok).is_ok(), "{ok} should pass");
-        }
     }
 }

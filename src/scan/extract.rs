@@ -245,7 +245,6 @@ fn from_json(value: &Value, size_hint: usize) -> ScanText {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,10 +1,10 @@
 //! Tenant settings, their stores, and the in-memory snapshot the hot path reads.
 //!
 //! The engine never reads a store: it reads a [`TenantSnapshot`] that a [`TenantView`] swaps
-//! atomically whenever settings change. A [`TenantSync`] keeps a view in sync with a
-//! [`TenantStore`] (SQLite embedded, or PostgreSQL with `LISTEN`/`NOTIFY`, see [`store`]) and
-//! marks it fresh on every successful refresh, so the layer can refuse AI requests when the
-//! snapshot is older than its bound (fail closed).
+//! atomically whenever settings change. With a store feature, a [`TenantSync`] keeps a view in
+//! sync with a [`TenantStore`] (SQLite embedded, or PostgreSQL with `LISTEN`/`NOTIFY`, see
+//! [`store`]) and marks it fresh on every successful refresh, so the layer can refuse AI
+//! requests when the snapshot is older than its bound (fail closed).
 //!
 //! ```
 //! use raigate::tenants::{TenantSettings, TenantView};
@@ -16,10 +16,14 @@
 
 mod model;
 mod snapshot;
+#[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "store")]
 mod sync;
 
 pub use model::TenantSettings;
 pub use snapshot::{TenantSnapshot, TenantView};
+#[cfg(feature = "store")]
 pub use store::{StoreError, StoreEvent, TenantStore};
+#[cfg(feature = "store")]
 pub use sync::{DEFAULT_RESYNC, TenantSync, TenantSyncBuilder};

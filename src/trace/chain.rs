@@ -1,11 +1,11 @@
 //! The hash chain and signed checkpoints.
 //!
 //! `hash = sha-256("raigate-decision-v1" 0x00 ‖ seq as 8 bytes big-endian ‖ prev_hash as 64
-//! lowercase hex ‖ canonical record)`, where the canonical record is the record's JSON with
-//! the chain fields (`seq`, `prev_hash`, `hash`) left out, members in the fixed order of
-//! [`DecisionRecord`]'s fields, no white space, integers as JSON integers (`serde_json`'s
-//! output for the struct, which is deterministic). The first record's `prev_hash` is
-//! [`GENESIS`].
+//! lowercase hex ‖ canonical record)`, where the canonical record ([`canonical`]) is the
+//! record's JSON without the chain fields (`seq`, `prev_hash`, `hash`), members in a fixed
+//! order, no white space, integers as JSON integers. Members added after v0.1.0 join it only
+//! when they carry something, so older records keep their hashes. The first record's
+//! `prev_hash` is [`GENESIS`].
 //!
 //! A checkpoint is an ed25519 signature over `"raigate-checkpoint-v1\n{seq}\n{hash}\n{time}"`:
 //! the chain head at that moment (like a Certificate Transparency signed tree head). The
@@ -21,21 +21,109 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::DecisionRecord;
+use super::record::Phase;
 
 /// `prev_hash` of the first record: 64 zeros.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The canonical encoding of a record: its JSON without the chain fields.
-pub fn canonical(record: &DecisionRecord) -> Vec<u8> {
-    let mut r = record.clone();
-    r.seq = None;
-    r.prev_hash = None;
-    r.hash = None;
-    serde_json::to_vec(&r).unwrap_or_default()
+/// The canonical encoding of a record: the v0.1.0 members in their fixed order (`null` where
+/// empty), then each member added later **only when it carries something**: `phase` when it is
+/// not the one its `class` implies (`admin` for admin changes, `request` otherwise), the other
+/// new members when not `null` / `[]`. So a record written before those members existed hashes
+/// exactly as it did then, and a migrated database still verifies.
+pub(crate) fn canonical(record: &DecisionRecord) -> Vec<u8> {
+    serde_json::to_vec(&Canonical::of(record)).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    id: &'a str,
+    time: &'a str,
+    tenant: &'a Option<String>,
+    subject: &'a Option<String>,
+    feature: &'a Option<String>,
+    route: &'a str,
+    class: &'a str,
+    purpose: &'a Option<String>,
+    data_class: &'a str,
+    region: &'a str,
+    upstream: &'a Option<String>,
+    outcome: &'a str,
+    shadow: bool,
+    rule: &'a Option<String>,
+    reason: &'a str,
+    obligations: &'a [String],
+    policy_version: &'a str,
+    tenant_version: Option<u64>,
+    trace_id: &'a Option<String>,
+    latency_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phase: Option<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detector: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    view: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    output_sha256: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    labels: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint_class: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_region: &'a Option<String>,
+}
+
+impl<'a> Canonical<'a> {
+    fn of(r: &'a DecisionRecord) -> Self {
+        Canonical {
+            id: &r.id,
+            time: &r.time,
+            tenant: &r.tenant,
+            subject: &r.subject,
+            feature: &r.feature,
+            route: &r.route,
+            class: &r.class,
+            purpose: &r.purpose,
+            data_class: &r.data_class,
+            region: &r.region,
+            upstream: &r.upstream,
+            outcome: &r.outcome,
+            shadow: r.shadow,
+            rule: &r.rule,
+            reason: &r.reason,
+            obligations: &r.obligations,
+            policy_version: &r.policy_version,
+            tenant_version: r.tenant_version,
+            trace_id: &r.trace_id,
+            latency_us: r.latency_us,
+            phase: (r.phase != Phase::implied_by(&r.class)).then_some(r.phase),
+            parent_id: &r.parent_id,
+            detector: &r.detector,
+            score: r.score,
+            view: &r.view,
+            output_sha256: &r.output_sha256,
+            output_bytes: r.output_bytes,
+            labels: &r.labels,
+            end: &r.end,
+            provider: &r.provider,
+            endpoint_class: &r.endpoint_class,
+            provider_region: &r.provider_region,
+        }
+    }
 }
 
 /// The chain hash of `record` at `seq` after `prev_hash` (hex).
-pub fn record_hash(seq: u64, prev_hash: &str, record: &DecisionRecord) -> String {
+pub(crate) fn record_hash(seq: u64, prev_hash: &str, record: &DecisionRecord) -> String {
     let mut h = Sha256::new();
     h.update(b"raigate-decision-v1\0");
     h.update(seq.to_be_bytes());
@@ -50,6 +138,7 @@ pub(crate) fn normalise(record: &mut DecisionRecord) {
     let max = i64::MAX as u64;
     record.latency_us = record.latency_us.min(max);
     record.tenant_version = record.tenant_version.map(|v| v.min(max));
+    record.output_bytes = record.output_bytes.map(|v| v.min(max));
 }
 
 /// Give `record` its place after (`head_seq`, `head_hash`); returns the new head.
@@ -196,12 +285,7 @@ impl CheckpointKey {
     }
 }
 
-/// Microseconds since the Unix epoch of an RFC 3339 time (`…Z`, fraction optional).
-pub fn parse_time_us(time: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(time).ok()?;
-    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(d.as_micros()).ok()
-}
+pub(crate) use super::record::parse_time_us;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
-//! The compliance routes of the admin API (DESIGN.md): decisions list, get, export and audit
-//! verify, as an axum [`Router`] fragment. Authorisation is the caller's: the admin module
-//! plugs its bearer-token check in through [`AuditAuth`].
+//! The compliance routes of the decision trace: `GET /v1/decisions` (list), `/v1/decisions/{id}`,
+//! `/v1/decisions/export` and `/v1/audit/verify`, as an axum [`Router`] fragment. Who may read
+//! what is the caller's decision: the admin API plugs its bearer tokens in through
+//! [`TraceAccess`].
 
 use std::sync::Arc;
 
@@ -10,11 +11,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use ed25519_dalek::VerifyingKey;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use serde_json::Map;
 
 use super::query::{DecisionQuery, ExportFormat};
 use super::{TraceError, TraceStore, verify};
-use crate::layer::problem;
+use crate::problem::Problem;
 
 /// What a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,33 +25,34 @@ pub enum Access {
     Tenant(String),
 }
 
-/// What a request asks for.
+/// What a request to the compliance routes asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditAction {
+pub enum TraceAction {
     /// List, get or export decisions.
     ReadDecisions,
     /// Verify the chain (needs [`Access::All`]).
     Verify,
 }
 
-/// Decides who may call the routes. `Err` is the response to send (401, 403, …).
-pub trait AuditAuth: Send + Sync + 'static {
+/// Decides who may read the decision trace through [`admin_routes`]. `Err` is the response to
+/// send (401, 403, …).
+pub trait TraceAccess: Send + Sync + 'static {
     /// Authorise a request with `headers` for `action`.
     // A response as the error is the axum idiom; its size does not matter on this path.
     #[allow(clippy::result_large_err)]
-    fn authorize(&self, headers: &HeaderMap, action: AuditAction)
+    fn authorize(&self, headers: &HeaderMap, action: TraceAction)
     -> Result<Access, Response<Body>>;
 }
 
-impl<F> AuditAuth for F
+impl<F> TraceAccess for F
 where
-    F: Fn(&HeaderMap, AuditAction) -> Result<Access, Response<Body>> + Send + Sync + 'static,
+    F: Fn(&HeaderMap, TraceAction) -> Result<Access, Response<Body>> + Send + Sync + 'static,
 {
     #[allow(clippy::result_large_err)]
     fn authorize(
         &self,
         headers: &HeaderMap,
-        action: AuditAction,
+        action: TraceAction,
     ) -> Result<Access, Response<Body>> {
         self(headers, action)
     }
@@ -60,7 +61,7 @@ where
 #[derive(Clone)]
 struct Ctx {
     store: TraceStore,
-    auth: Arc<dyn AuditAuth>,
+    auth: Arc<dyn TraceAccess>,
     trusted: Option<VerifyingKey>,
 }
 
@@ -69,7 +70,7 @@ struct Ctx {
 /// public key of the configured checkpoint key) when given.
 pub fn admin_routes(
     store: TraceStore,
-    auth: Arc<dyn AuditAuth>,
+    auth: Arc<dyn TraceAccess>,
     trusted: Option<VerifyingKey>,
 ) -> Router {
     Router::new()
@@ -85,7 +86,9 @@ pub fn admin_routes(
 }
 
 fn problem_response(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response<Body> {
-    problem::problem(status, kind, title, detail, Map::new()).map(Body::from)
+    Problem::new(status, kind, title.to_owned(), detail)
+        .into_response()
+        .map(Body::from)
 }
 
 fn error_response(e: &TraceError) -> Response<Body> {
@@ -158,7 +161,7 @@ fn serde_urlencoded_query(raw: &str) -> Result<DecisionQuery, String> {
 }
 
 async fn list(State(c): State<Ctx>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response<Body> {
-    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+    let access = match c.auth.authorize(&headers, TraceAction::ReadDecisions) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -173,7 +176,7 @@ async fn list(State(c): State<Ctx>, headers: HeaderMap, RawQuery(raw): RawQuery)
 }
 
 async fn one(State(c): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response<Body> {
-    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+    let access = match c.auth.authorize(&headers, TraceAction::ReadDecisions) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -199,7 +202,7 @@ async fn export(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response<Body> {
-    let access = match c.auth.authorize(&headers, AuditAction::ReadDecisions) {
+    let access = match c.auth.authorize(&headers, TraceAction::ReadDecisions) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -240,7 +243,7 @@ async fn export(
 }
 
 async fn audit_verify(State(c): State<Ctx>, headers: HeaderMap) -> Response<Body> {
-    match c.auth.authorize(&headers, AuditAction::Verify) {
+    match c.auth.authorize(&headers, TraceAction::Verify) {
         Ok(Access::All) => {}
         Ok(Access::Tenant(_)) => {
             return problem_response(

@@ -16,7 +16,7 @@ use opentelemetry::trace::{Span, SpanKind, Tracer};
 use opentelemetry_sdk::trace::SdkTracer;
 
 use super::DecisionRecord;
-use super::chain::parse_time_us;
+use super::record::parse_time_us;
 use super::sink::{Commit, DecisionSink, Durability, SinkError};
 
 /// `raigate.outcome`: `allow` or `deny`.

@@ -6,9 +6,9 @@ use super::DecisionRecord;
 use super::chain::parse_time_us;
 
 /// Most decisions one page returns.
-pub const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 /// Decisions per page when no limit is given.
-pub const DEFAULT_PAGE: u32 = 100;
+pub(crate) const DEFAULT_PAGE: u32 = 100;
 
 /// Filters of `GET /v1/decisions` (all optional; combined with AND).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub struct DecisionQuery {
     pub format: Option<String>,
 }
 
-/// A query that cannot be run.
+/// Why a decision query could not be run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{param}: {reason}")]
 pub struct QueryError {
@@ -48,7 +48,7 @@ pub struct QueryError {
 
 /// One page of decisions, oldest first: in `seq` order, or in (`time`, `seq`) order when the
 /// query has a time range.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionPage {
     /// The decisions.
     pub decisions: Vec<DecisionRecord>,
@@ -283,8 +283,9 @@ impl ExportFormat {
     }
 }
 
-/// CSV columns, in the order of the record contract.
-pub const CSV_COLUMNS: [&str; 23] = [
+/// CSV columns: the v0.1.0 columns in their order, then the record fields added since, in
+/// record order (appended, so existing readers keep their column positions).
+pub const CSV_COLUMNS: [&str; 35] = [
     "id",
     "time",
     "tenant",
@@ -308,6 +309,18 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "seq",
     "prev_hash",
     "hash",
+    "phase",
+    "parent_id",
+    "detector",
+    "score",
+    "view",
+    "output_sha256",
+    "output_bytes",
+    "labels",
+    "end",
+    "provider",
+    "endpoint_class",
+    "provider_region",
 ];
 
 fn csv_row(r: &DecisionRecord, out: &mut Vec<u8>) {
@@ -337,6 +350,18 @@ fn csv_row(r: &DecisionRecord, out: &mut Vec<u8>) {
         num(r.seq),
         opt(&r.prev_hash),
         opt(&r.hash),
+        r.phase.as_str().to_owned(),
+        opt(&r.parent_id),
+        opt(&r.detector),
+        r.score.map(|s| s.to_string()).unwrap_or_default(),
+        opt(&r.view),
+        r.output_sha256.join(";"),
+        num(r.output_bytes),
+        r.labels.join(";"),
+        opt(&r.end),
+        opt(&r.provider),
+        opt(&r.endpoint_class),
+        opt(&r.provider_region),
     ];
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {

@@ -9,7 +9,7 @@ use super::chain::{Checkpoint, GENESIS, parse_time_us, record_hash};
 use super::query::{Filter, Position};
 use super::{DecisionRecord, TraceError, TraceStore};
 
-/// The answer of `GET /v1/audit/verify` and `raigate audit verify` (DESIGN.md).
+/// The answer of `GET /v1/audit/verify` and `raigate audit verify` (see `docs/admin-api.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// The chain is intact.

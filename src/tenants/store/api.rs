@@ -8,8 +8,9 @@ use crate::tenants::TenantSettings;
 /// A boxed, sendable future: what the object-safe [`TenantStore`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A tenant store operation that failed.
+/// Why a tenant store operation could not be done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Compare-and-set failed: the tenant is not at the expected version.
     #[error("tenant `{id}` is at version {}, not the expected one", .current.map_or_else(|| "none (it does not exist)".to_owned(), |v| v.to_string()))]
@@ -34,13 +35,15 @@ pub enum StoreError {
     /// A stored row cannot be read back.
     #[error("tenant store holds an unreadable row: {0}")]
     Corrupt(String),
-    /// The audit record of the change could not be made durable, so the change was not applied.
-    #[error("the change was not applied because its audit record could not be written: {0}")]
-    Audit(String),
+    /// The change's record could not be made durable in the decision trace, so the change was
+    /// not applied.
+    #[error("the change was not applied because its record could not be written: {0}")]
+    ChangeRecord(String),
 }
 
 /// What a write expects to find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Expect {
     /// The tenant must not exist (create).
     Absent,
@@ -52,6 +55,7 @@ pub enum Expect {
 
 /// What a write changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Edit {
     /// Replace the whole document (its `id` and `version` are ignored).
     Replace(TenantSettings),
@@ -88,14 +92,15 @@ pub struct Applied {
 
 /// Called inside the write, after the precondition held and before the change commits, with
 /// (before, after). The change commits only if the returned future resolves `Ok`: the admin API
-/// uses it to make the audit record durable first (fail closed).
-pub type AuditHook = Box<
+/// uses it to make the change's record durable in the decision trace first (fail closed).
+pub type ChangeRecordHook = Box<
     dyn FnOnce(Option<&TenantSettings>, &TenantSettings) -> BoxFuture<'static, Result<(), String>>
         + Send,
 >;
 
 /// A change seen by a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreEvent {
     /// One tenant changed (its id).
     Changed(String),
@@ -119,7 +124,7 @@ pub trait TenantStore: Send + Sync + 'static {
     fn apply(
         &self,
         mutation: Mutation,
-        audit: Option<AuditHook>,
+        audit: Option<ChangeRecordHook>,
     ) -> BoxFuture<'_, Result<Applied, StoreError>>;
 
     /// Create the tenants that do not exist yet (at version 1); never touch existing ones.

@@ -1,27 +1,31 @@
-use std::path::Path;
 use std::sync::Arc;
 
 use super::api::{StoreError, TenantStore};
-use super::postgres::PgStore;
-use super::sqlite::SqliteStore;
+use crate::db_url::DbUrl;
 
-/// Open the store a URL names: `sqlite://FILE` (or `sqlite://:memory:`) or
-/// `postgres://…` / `postgresql://…` (with an optional `?schema=NAME`).
+/// Open the store a URL names: `sqlite://FILE` (or `sqlite://:memory:`, with the feature
+/// `store-sqlite`) or `postgres://…` / `postgresql://…` with an optional `?schema=NAME` (with
+/// the feature `store-postgres`).
 pub async fn connect(url: &str) -> Result<Arc<dyn TenantStore>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if path.is_empty() {
-            return Err(StoreError::Url("sqlite:// needs a file path".into()));
-        }
-        let path = path.to_owned();
-        let store = tokio::task::spawn_blocking(move || SqliteStore::open(Path::new(&path)))
+    match DbUrl::parse(url).map_err(|e| StoreError::Url(e.to_string()))? {
+        #[cfg(feature = "store-sqlite")]
+        DbUrl::Sqlite(path) => {
+            let store = tokio::task::spawn_blocking(move || {
+                super::SqliteStore::open(std::path::Path::new(&path))
+            })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-        Ok(Arc::new(store))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
-    } else {
-        Err(StoreError::Url(
-            "the store URL must start with sqlite:// or postgres://".into(),
-        ))
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "store-postgres")]
+        DbUrl::Postgres { .. } => Ok(Arc::new(super::PgStore::connect(url).await?)),
+        #[allow(unreachable_patterns)]
+        other => Err(StoreError::Url(format!(
+            "this build has no {} store (enable the store-sqlite or store-postgres feature)",
+            match other {
+                DbUrl::Sqlite(_) => "SQLite",
+                DbUrl::Postgres { .. } => "PostgreSQL",
+            }
+        ))),
     }
 }

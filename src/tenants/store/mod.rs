@@ -1,9 +1,13 @@
 //! Tenant settings stores: one object-safe trait, [`TenantStore`], and two backends.
 //!
-//! | URL | backend |
-//! |---|---|
-//! | `sqlite://FILE` | [`SqliteStore`]: embedded, file and schema created on first open, WAL |
-//! | `postgres://…[?schema=NAME]` | [`PgStore`]: migrations on connect, `LISTEN`/`NOTIFY` change feed |
+//! | URL | backend | feature |
+//! |---|---|---|
+//! | `sqlite://FILE` | [`SqliteStore`]: embedded, file created on first open, WAL | `store-sqlite` |
+//! | `postgres://…[?schema=NAME]` | [`PgStore`]: `LISTEN`/`NOTIFY` change feed | `store-postgres` |
+//!
+//! Both keep one row per tenant: the indexed `id` and `version`, and the settings document as
+//! JSON (so a new setting is a new field of [`TenantSettings`](super::TenantSettings), not a new
+//! column). Their schemas are migrated at open, each numbered migration once, under a lock.
 //!
 //! Every document carries a monotonically increasing `version`; every write is a
 //! compare-and-set [`Mutation`]: create (`Expect::Absent`, version 1), replace
@@ -12,6 +16,7 @@
 //! tenants only and never overwrites one an admin changed.
 //!
 //! ```
+//! # #[cfg(feature = "store-sqlite")]
 //! # async fn demo() -> Result<(), raigate::tenants::StoreError> {
 //! use raigate::tenants::{TenantSettings, store::connect};
 //!
@@ -25,13 +30,17 @@
 
 mod api;
 mod connect;
+#[cfg(feature = "store-postgres")]
 mod postgres;
+#[cfg(feature = "store-sqlite")]
 mod sqlite;
 
 pub use api::{
-    Applied, AuditHook, BoxFuture, Edit, Expect, Mutation, StoreError, StoreEvent, TenantStore,
+    Applied, BoxFuture, ChangeRecordHook, Edit, Expect, Mutation, StoreError, StoreEvent,
+    TenantStore,
 };
 pub use connect::connect;
+#[cfg(feature = "store-postgres")]
 pub use postgres::PgStore;
-pub(crate) use postgres::split_schema_param;
+#[cfg(feature = "store-sqlite")]
 pub use sqlite::SqliteStore;

@@ -1,4 +1,3 @@
-use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -9,23 +8,33 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, Config, GenericClient, NoTls, Row};
 
 use super::api::{
-    Applied, AuditHook, BoxFuture, Mutation, StoreError, StoreEvent, TenantStore, plan,
+    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore, plan,
 };
+use crate::db_url::{DbUrl, check_schema};
 use crate::tenants::TenantSettings;
 
-/// Schema migrations, applied in order once each (tracked in `raigate_migrations`).
-const MIGRATIONS: &[&str] = &["CREATE TABLE raigate_tenants (
+/// Schema migrations, applied in order once each (tracked in `raigate_migrations`). 2 keeps
+/// the settings as one JSON document beside the indexed `id` and `version`, so a new setting
+/// needs no new column.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE raigate_tenants (
         id         TEXT PRIMARY KEY,
         region     TEXT,
         ai_enabled BOOLEAN NOT NULL,
         opted_out  TEXT[] NOT NULL DEFAULT '{}',
         version    BIGINT NOT NULL CHECK (version > 0)
-    )"];
+    )",
+    "ALTER TABLE raigate_tenants ADD COLUMN settings JSONB NOT NULL DEFAULT '{}';
+     UPDATE raigate_tenants SET settings = jsonb_build_object(
+         'region', region, 'ai_enabled', ai_enabled, 'opted_out', to_jsonb(opted_out));
+     ALTER TABLE raigate_tenants DROP COLUMN region, DROP COLUMN ai_enabled,
+         DROP COLUMN opted_out;",
+];
 
 /// NOTIFY payload asking every replica to reload everything.
 const RESYNC_PAYLOAD: &str = "*";
 
-const COLUMNS: &str = "id, region, ai_enabled, opted_out, version";
+const COLUMNS: &str = "id, settings::text, version";
 
 /// A read that takes longer is abandoned and its connection replaced (a silent network).
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,64 +104,14 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// Split `?schema=NAME` off a PostgreSQL URL: (URL for the driver, schema if named).
-/// The decision trace reads the same URL, so both stores land in the same schema.
-pub(crate) fn split_schema_param(url: &str) -> (String, Option<String>) {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, q),
-        None => (url, ""),
-    };
-    let mut schema = None;
-    let mut rest = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.strip_prefix("schema=") {
-            Some(s) => schema = Some(s.to_owned()),
-            None => rest.push(pair),
-        }
-    }
-    let url = if rest.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", rest.join("&"))
-    };
-    (url, schema)
-}
-
-/// Split `?schema=NAME` off a PostgreSQL URL: (URL for the driver, schema; default `public`).
-fn split_schema(url: &str) -> Result<(String, String), StoreError> {
-    let (url, schema) = split_schema_param(url);
-    Ok((url, schema.unwrap_or_else(|| "public".to_owned())))
-}
-
-fn check_schema(schema: &str) -> Result<(), StoreError> {
-    let ok = !schema.is_empty()
-        && schema.len() <= 40
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !schema.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Url(format!(
-            "schema `{schema}`: use 1 to 40 ASCII letters, digits and `_`, not starting with a digit"
-        )))
-    }
-}
-
 fn to_settings(row: &Row) -> Result<TenantSettings, StoreError> {
     let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt(e.to_string());
     let id: String = row.try_get(0).map_err(corrupt)?;
-    let opted_out: Vec<String> = row.try_get(3).map_err(corrupt)?;
-    let version: i64 = row.try_get(4).map_err(corrupt)?;
-    Ok(TenantSettings {
-        region: row.try_get(1).map_err(corrupt)?,
-        ai_enabled: row.try_get(2).map_err(corrupt)?,
-        opted_out: opted_out.into_iter().collect::<BTreeSet<_>>(),
-        version: u64::try_from(version)
-            .map_err(|_| StoreError::Corrupt(format!("tenant `{id}` has a negative version")))?,
-        id,
-    })
+    let settings: String = row.try_get(1).map_err(corrupt)?;
+    let version: i64 = row.try_get(2).map_err(corrupt)?;
+    let version = u64::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("tenant `{id}` has a negative version")))?;
+    TenantSettings::from_stored(id, version, &settings).map_err(StoreError::Corrupt)
 }
 
 async fn open_client(config: &Config, schema: &str) -> Result<Client, StoreError> {
@@ -235,13 +194,18 @@ impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db[?schema=NAME]`), run migrations and start
     /// listening for changes.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let (url, schema) = split_schema(url)?;
-        Self::connect_with_schema(&url, &schema).await
+        match DbUrl::parse(url).map_err(|e| StoreError::Url(e.to_string()))? {
+            DbUrl::Postgres { url, schema } => {
+                let schema = schema.unwrap_or_else(|| "public".to_owned());
+                Self::connect_with_schema(&url, &schema).await
+            }
+            DbUrl::Sqlite(_) => Err(StoreError::Url("not a postgres:// URL".into())),
+        }
     }
 
     /// Like [`PgStore::connect`], with the schema given apart from the URL.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        check_schema(schema)?;
+        check_schema(schema).map_err(|e| StoreError::Url(e.to_string()))?;
         let mut config = Config::from_str(url).map_err(|e| StoreError::Url(e.to_string()))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(3));
@@ -384,7 +348,7 @@ impl TenantStore for PgStore {
     fn apply(
         &self,
         mutation: Mutation,
-        audit: Option<AuditHook>,
+        audit: Option<ChangeRecordHook>,
     ) -> BoxFuture<'_, Result<Applied, StoreError>> {
         Box::pin(async move {
             let mut guard = self.client().await?;
@@ -430,7 +394,7 @@ async fn apply_tx(
     client: &mut Client,
     channel: &str,
     mutation: Mutation,
-    audit: Option<AuditHook>,
+    audit: Option<ChangeRecordHook>,
 ) -> Result<Applied, StoreError> {
     let tx = client.transaction().await.map_err(db_error)?;
     let before = get_row(&tx, &mutation.id, true).await?;
@@ -444,36 +408,23 @@ async fn apply_tx(
             changed: false,
         });
     };
-    let opted: Vec<&str> = after.opted_out.iter().map(String::as_str).collect();
+    let settings = after.to_stored().map_err(unavailable)?;
     let version = i64::try_from(after.version).map_err(unavailable)?;
     let written = match &before {
         None => {
             tx.execute(
-                "INSERT INTO raigate_tenants (id, region, ai_enabled, opted_out, version)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                &[
-                    &after.id,
-                    &after.region,
-                    &after.ai_enabled,
-                    &opted,
-                    &version,
-                ],
+                "INSERT INTO raigate_tenants (id, settings, version)
+                 VALUES ($1, $2::text::jsonb, $3) ON CONFLICT (id) DO NOTHING",
+                &[&after.id, &settings, &version],
             )
             .await
         }
         Some(b) => {
             let old = i64::try_from(b.version).map_err(unavailable)?;
             tx.execute(
-                "UPDATE raigate_tenants SET region = $2, ai_enabled = $3, opted_out = $4,
-                     version = $5 WHERE id = $1 AND version = $6",
-                &[
-                    &after.id,
-                    &after.region,
-                    &after.ai_enabled,
-                    &opted,
-                    &version,
-                    &old,
-                ],
+                "UPDATE raigate_tenants SET settings = $2::text::jsonb, version = $3
+                 WHERE id = $1 AND version = $4",
+                &[&after.id, &settings, &version, &old],
             )
             .await
         }
@@ -495,7 +446,7 @@ async fn apply_tx(
         // Dropping `tx` on error rolls the change back.
         hook(before.as_ref(), &after)
             .await
-            .map_err(StoreError::Audit)?;
+            .map_err(StoreError::ChangeRecord)?;
     }
     tx.commit().await.map_err(db_error)?;
     Ok(Applied {
@@ -513,12 +464,12 @@ async fn seed_tx(
     let tx = client.transaction().await.map_err(db_error)?;
     let mut created = 0;
     for t in tenants {
-        let opted: Vec<&str> = t.opted_out.iter().map(String::as_str).collect();
+        let settings = t.to_stored().map_err(unavailable)?;
         created += tx
             .execute(
-                "INSERT INTO raigate_tenants (id, region, ai_enabled, opted_out, version)
-                 VALUES ($1, $2, $3, $4, 1) ON CONFLICT (id) DO NOTHING",
-                &[&t.id, &t.region, &t.ai_enabled, &opted],
+                "INSERT INTO raigate_tenants (id, settings, version)
+                 VALUES ($1, $2::text::jsonb, 1) ON CONFLICT (id) DO NOTHING",
+                &[&t.id, &settings],
             )
             .await
             .map_err(db_error)?;
@@ -530,24 +481,4 @@ async fn seed_tx(
     }
     tx.commit().await.map_err(db_error)?;
     usize::try_from(created).map_err(unavailable)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_schema;
-
-    #[test]
-    fn schema_option_is_taken_out_of_the_url() {
-        assert_eq!(
-            split_schema("postgres://u@h/db?schema=abc&sslmode=disable").ok(),
-            Some((
-                "postgres://u@h/db?sslmode=disable".to_owned(),
-                "abc".to_owned()
-            ))
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db").ok(),
-            Some(("postgres://u@h/db".to_owned(), "public".to_owned()))
-        );
-    }
 }

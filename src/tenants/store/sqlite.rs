@@ -1,4 +1,3 @@
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,18 +6,49 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use tokio::sync::broadcast;
 
 use super::api::{
-    Applied, AuditHook, BoxFuture, Mutation, StoreError, StoreEvent, TenantStore, plan,
+    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore, plan,
 };
 use crate::tenants::TenantSettings;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS raigate_tenants (
-    id         TEXT PRIMARY KEY NOT NULL,
-    region     TEXT,
-    ai_enabled INTEGER NOT NULL,
-    opted_out  TEXT NOT NULL,
-    version    INTEGER NOT NULL
-);";
+/// The tenant table's migrations, numbered by `PRAGMA user_version` and run at open inside
+/// one `BEGIN IMMEDIATE` transaction. 1 is the v0.1.0 table (`IF NOT EXISTS`: a v0.1.0 file
+/// has it but no count); 2 keeps the settings as one JSON document beside the indexed `id`
+/// and `version`, so a new setting needs no new column.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS raigate_tenants (
+        id         TEXT PRIMARY KEY NOT NULL,
+        region     TEXT,
+        ai_enabled INTEGER NOT NULL,
+        opted_out  TEXT NOT NULL,
+        version    INTEGER NOT NULL
+    )",
+    "ALTER TABLE raigate_tenants ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+     UPDATE raigate_tenants SET settings = json_object(
+         'region', region,
+         'ai_enabled', json(CASE WHEN ai_enabled THEN 'true' ELSE 'false' END),
+         'opted_out', json(opted_out));
+     ALTER TABLE raigate_tenants DROP COLUMN region;
+     ALTER TABLE raigate_tenants DROP COLUMN ai_enabled;
+     ALTER TABLE raigate_tenants DROP COLUMN opted_out;",
+];
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let done: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    for (n, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(n + 1).map_err(unavailable)?;
+        if version > done {
+            tx.execute_batch(sql).map_err(unavailable)?;
+            tx.pragma_update(None, "user_version", version)
+                .map_err(unavailable)?;
+        }
+    }
+    tx.commit().map_err(unavailable)
+}
 
 /// The embedded SQLite store (`sqlite://FILE`): file and schema created on first open, WAL
 /// journal. Calls run on tokio's blocking pool; writes made through this process are announced
@@ -42,35 +72,21 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, Option<String>, bool, String, i64)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
+fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
 fn to_settings(
-    (id, region, ai_enabled, opted_out, version): (String, Option<String>, bool, String, i64),
+    (id, settings, version): (String, String, i64),
 ) -> Result<TenantSettings, StoreError> {
-    let opted_out: BTreeSet<String> = serde_json::from_str(&opted_out)
-        .map_err(|e| StoreError::Corrupt(format!("tenant `{id}` opted_out: {e}")))?;
     let version = u64::try_from(version)
         .map_err(|_| StoreError::Corrupt(format!("tenant `{id}` has a negative version")))?;
-    Ok(TenantSettings {
-        id,
-        region,
-        ai_enabled,
-        opted_out,
-        version,
-    })
+    TenantSettings::from_stored(id, version, &settings).map_err(StoreError::Corrupt)
 }
 
 fn get_tx(conn: &Connection, id: &str) -> Result<Option<TenantSettings>, StoreError> {
     conn.query_row(
-        "SELECT id, region, ai_enabled, opted_out, version FROM raigate_tenants WHERE id = ?1",
+        "SELECT id, settings, version FROM raigate_tenants WHERE id = ?1",
         params![id],
         read_row,
     )
@@ -81,15 +97,12 @@ fn get_tx(conn: &Connection, id: &str) -> Result<Option<TenantSettings>, StoreEr
 }
 
 fn write_tx(conn: &Connection, s: &TenantSettings) -> Result<(), StoreError> {
-    let opted = serde_json::to_string(&s.opted_out).map_err(unavailable)?;
+    let settings = s.to_stored().map_err(unavailable)?;
     let version = i64::try_from(s.version).map_err(unavailable)?;
     conn.execute(
-        "INSERT INTO raigate_tenants (id, region, ai_enabled, opted_out, version)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET region = excluded.region,
-             ai_enabled = excluded.ai_enabled, opted_out = excluded.opted_out,
-             version = excluded.version",
-        params![s.id, s.region, s.ai_enabled, opted, version],
+        "INSERT INTO raigate_tenants (id, settings, version) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET settings = excluded.settings, version = excluded.version",
+        params![s.id, settings, version],
     )
     .map_err(unavailable)?;
     Ok(())
@@ -110,7 +123,8 @@ impl SqliteStore {
         let _mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        let mut conn = conn;
+        migrate(&mut conn)?;
         let (events, _) = broadcast::channel(256);
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
@@ -147,9 +161,7 @@ impl TenantStore for SqliteStore {
     fn list(&self) -> BoxFuture<'_, Result<Vec<TenantSettings>, StoreError>> {
         self.blocking(|conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, region, ai_enabled, opted_out, version FROM raigate_tenants ORDER BY id",
-                )
+                .prepare_cached("SELECT id, settings, version FROM raigate_tenants ORDER BY id")
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map([], read_row)
@@ -168,7 +180,7 @@ impl TenantStore for SqliteStore {
     fn apply(
         &self,
         mutation: Mutation,
-        audit: Option<AuditHook>,
+        audit: Option<ChangeRecordHook>,
     ) -> BoxFuture<'_, Result<Applied, StoreError>> {
         let events = self.events.clone();
         let conn = self.conn.clone();
@@ -198,7 +210,7 @@ impl TenantStore for SqliteStore {
                     // error rolls the change back.
                     handle
                         .block_on(hook(before.as_ref(), &after))
-                        .map_err(StoreError::Audit)?;
+                        .map_err(StoreError::ChangeRecord)?;
                 }
                 tx.commit().map_err(unavailable)?;
                 Ok(Applied {
@@ -224,12 +236,12 @@ impl TenantStore for SqliteStore {
                 .map_err(unavailable)?;
             let mut created = 0;
             for t in &tenants {
-                let opted = serde_json::to_string(&t.opted_out).map_err(unavailable)?;
+                let settings = t.to_stored().map_err(unavailable)?;
                 created += tx
                     .execute(
-                        "INSERT INTO raigate_tenants (id, region, ai_enabled, opted_out, version)
-                         VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (id) DO NOTHING",
-                        params![t.id, t.region, t.ai_enabled, opted],
+                        "INSERT INTO raigate_tenants (id, settings, version)
+                         VALUES (?1, ?2, 1) ON CONFLICT (id) DO NOTHING",
+                        params![t.id, settings],
                     )
                     .map_err(unavailable)?;
             }

@@ -1,3 +1,14 @@
+// With `admin` but no backend, the store compiles (its URL is then always refused).
+#![cfg_attr(
+    not(any(feature = "store-sqlite", feature = "store-postgres")),
+    allow(
+        dead_code,
+        unused_imports,
+        unused_macros,
+        unused_variables,
+        unreachable_code
+    )
+)]
 //! The durable decision store: SQLite (embedded, the default) or PostgreSQL (many replicas).
 //!
 //! # Writing: group commit
@@ -28,60 +39,29 @@
 //! [`crate::gateway::GatewayConfig::trace_store_url`]: the PostgreSQL database and schema of
 //! `[store] url`, or for SQLite a sibling file (`raigate.db` → `raigate.trace.db`).
 
-/// `(DecisionRecord, ts)` from a row in the column order both backends select; `$get` is the
-/// driver's typed getter (`get` for rusqlite, `try_get` for tokio-postgres): the drivers share
-/// no trait, so the mapping is written once as a macro.
-macro_rules! record_from_row {
-    ($r:expr, $get:ident) => {{
-        let r = $r;
-        let obligations: String = r.$get(16)?;
-        let rec = DecisionRecord {
-            seq: Some(u64::try_from(r.$get::<_, i64>(0)?).unwrap_or(0)),
-            id: r.$get(1)?,
-            time: r.$get(2)?,
-            tenant: r.$get(3)?,
-            subject: r.$get(4)?,
-            feature: r.$get(5)?,
-            route: r.$get(6)?,
-            class: r.$get(7)?,
-            purpose: r.$get(8)?,
-            data_class: r.$get(9)?,
-            region: r.$get(10)?,
-            upstream: r.$get(11)?,
-            outcome: r.$get(12)?,
-            shadow: r.$get(13)?,
-            rule: r.$get(14)?,
-            reason: r.$get(15)?,
-            obligations: serde_json::from_str(&obligations).unwrap_or_else(|_| vec![obligations]),
-            policy_version: r.$get(17)?,
-            tenant_version: r
-                .$get::<_, Option<i64>>(18)?
-                .map(|v| u64::try_from(v).unwrap_or(0)),
-            trace_id: r.$get(19)?,
-            latency_us: u64::try_from(r.$get::<_, i64>(20)?).unwrap_or(0),
-            prev_hash: Some(r.$get(21)?),
-            hash: Some(r.$get(22)?),
-        };
-        Ok((rec, r.$get(23)?))
-    }};
-}
-
+mod export;
+mod journal;
+#[cfg(feature = "store-postgres")]
 mod postgres;
+mod schema;
+#[cfg(feature = "store-sqlite")]
 mod sqlite;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
+
+pub use export::ExportStream;
+use writer::{Msg, spawn_writer};
 
 use super::DecisionRecord;
 use super::chain::{Checkpoint, CheckpointKey};
-use super::query::{
-    DecisionPage, DecisionQuery, ExportFormat, Filter, Position, QueryError, encode_cursor,
-};
+use super::query::{DecisionPage, DecisionQuery, Filter, Position, QueryError, encode_cursor};
 use super::sink::{Commit, DecisionSink, Durability, SinkError};
+use crate::db_url::{DbUrl, redact};
 
 /// Options of a [`TraceStore`] (`[trace]` in the gateway config).
 #[derive(Debug, Clone)]
@@ -119,11 +99,15 @@ impl Default for TraceOptions {
     }
 }
 
-/// The store cannot be opened or read.
+/// Why the decision store could not be opened, read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceError {
-    /// The URL is neither `sqlite://…` nor `postgres://…`.
-    #[error("unsupported store url `{0}`: use sqlite://FILE or postgres://…")]
+    /// The URL is neither `sqlite://FILE` nor `postgres://…`, or names a backend this build
+    /// does not include.
+    #[error(
+        "unsupported store url `{0}`: use sqlite://FILE or postgres://… (with the store-sqlite / store-postgres feature)"
+    )]
     Url(String),
     /// The database failed.
     #[error("decision store: {0}")]
@@ -153,35 +137,15 @@ pub struct TraceStats {
     pub retained_deleted: AtomicU64,
 }
 
-type Ack = oneshot::Sender<Result<(), SinkError>>;
-
-// Records are by far the most common message: boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
-enum Msg {
-    Record(DecisionRecord, Ack),
-    Flush(oneshot::Sender<()>),
-    Checkpoint(oneshot::Sender<Result<Option<Checkpoint>, String>>),
-    Retain(i64, oneshot::Sender<Result<u64, String>>),
-}
-
-/// The backend-specific half of the writer thread.
-pub(crate) trait ChainWriter: Send + 'static {
-    /// In one transaction: lock the head, stamp `batch` onto the chain, insert, move the head.
-    fn append(&mut self, rt: &Runtime, batch: &mut [DecisionRecord]) -> Result<(), String>;
-    /// Sign and store the head if it moved since the last checkpoint.
-    fn checkpoint(
-        &mut self,
-        rt: &Runtime,
-        key: &CheckpointKey,
-    ) -> Result<Option<Checkpoint>, String>;
-    /// Delete records up to the newest checkpoint signed before `cutoff_us`.
-    fn retain(&mut self, rt: &Runtime, cutoff_us: i64) -> Result<u64, String>;
-}
-
 #[derive(Clone)]
 enum Reader {
+    #[cfg(feature = "store-sqlite")]
     Sqlite(Arc<std::path::PathBuf>),
+    #[cfg(feature = "store-postgres")]
     Postgres(Arc<postgres::PgReader>),
+    /// A build without a backend: no store can be opened, so no value exists.
+    #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+    None(std::convert::Infallible),
 }
 
 /// The durable, hash-chained decision store. Cheap to clone; clones share the writer.
@@ -204,52 +168,50 @@ impl std::fmt::Debug for TraceStore {
     }
 }
 
-/// Strip the password from a URL for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let scheme = url.get(..s + 3).unwrap_or("");
-            let rest = url.get(at..).unwrap_or("");
-            format!("{scheme}…{rest}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl TraceStore {
     /// Open (and create the tables of) the store at `url`: `sqlite://FILE` or `postgres://…`,
     /// and start its writer thread. Blocks until the database answered.
     pub fn open(url: &str, options: TraceOptions) -> Result<Self, TraceError> {
         let stats = Arc::new(TraceStats::default());
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let reader = if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() || path == ":memory:" {
-                return Err(TraceError::Url(url.to_owned()));
+        let unsupported = || TraceError::Url(url.to_owned());
+        let reader = match DbUrl::parse(url).map_err(|_| unsupported())? {
+            #[cfg(feature = "store-sqlite")]
+            DbUrl::Sqlite(path) => {
+                if path == ":memory:" {
+                    return Err(unsupported());
+                }
+                let path = std::path::PathBuf::from(path);
+                sqlite::init(&path)?;
+                let p = path.clone();
+                spawn_writer(
+                    move |_| sqlite::SqliteWriter::open(&p),
+                    rx,
+                    &options,
+                    stats.clone(),
+                )?;
+                Reader::Sqlite(Arc::new(path))
             }
-            let path = std::path::PathBuf::from(path);
-            sqlite::init(&path)?;
-            let p = path.clone();
-            spawn_writer(
-                move |_| sqlite::SqliteWriter::open(&p),
-                rx,
-                &options,
-                stats.clone(),
-            )?;
-            Reader::Sqlite(Arc::new(path))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // `?schema=NAME` is the tenant store's option too: both stores share the schema.
-            let (driver_url, url_schema) = crate::tenants::store::split_schema_param(url);
-            let schema = options.pg_schema.clone().or(url_schema);
-            let (writer_url, writer_schema) = (driver_url.clone(), schema.clone());
-            spawn_writer(
-                move |rt| postgres::PgWriter::connect(rt, &writer_url, writer_schema.as_deref()),
-                rx,
-                &options,
-                stats.clone(),
-            )?;
-            Reader::Postgres(Arc::new(postgres::PgReader::new(&driver_url, schema)))
-        } else {
-            return Err(TraceError::Url(url.to_owned()));
+            #[cfg(feature = "store-postgres")]
+            DbUrl::Postgres {
+                url: driver_url,
+                schema: url_schema,
+            } => {
+                // `?schema=NAME` is the tenant store's option too: both stores share the schema.
+                let schema = options.pg_schema.clone().or(url_schema);
+                let (writer_url, writer_schema) = (driver_url.clone(), schema.clone());
+                spawn_writer(
+                    move |rt| {
+                        postgres::PgWriter::connect(rt, &writer_url, writer_schema.as_deref())
+                    },
+                    rx,
+                    &options,
+                    stats.clone(),
+                )?;
+                Reader::Postgres(Arc::new(postgres::PgReader::new(&driver_url, schema)))
+            }
+            #[allow(unreachable_patterns)]
+            _ => return Err(unsupported()),
         };
         tracing::info!(store = %redact(url), durability = ?options.durability, "decision store open");
         Ok(TraceStore {
@@ -265,8 +227,12 @@ impl TraceStore {
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self.reader {
+            #[cfg(feature = "store-sqlite")]
             Reader::Sqlite(_) => "sqlite",
+            #[cfg(feature = "store-postgres")]
             Reader::Postgres(_) => "postgres",
+            #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+            Reader::None(never) => match never {},
         }
     }
 
@@ -332,57 +298,18 @@ impl TraceStore {
         })
     }
 
-    /// Replay the last `tail` records of a JSON Lines journal that the store does not have:
-    /// with `durability = "async"` an allowed request is answered once its record is in the
-    /// journal and queued here, so a crash may leave it only in the journal. Returns how many
-    /// records were restored (they get new `seq`s at the end of the chain; their `time` is
-    /// the original one). A torn last line (a crash mid-write) is skipped.
-    pub async fn recover_journal(
-        &self,
-        journal: &std::path::Path,
-        tail: usize,
-    ) -> Result<usize, TraceError> {
-        let path = journal.to_path_buf();
-        let lines = tokio::task::spawn_blocking(move || read_tail(&path, tail))
-            .await
-            .map_err(|e| TraceError::Db(e.to_string()))??;
-        let mut restored = 0;
-        for line in lines {
-            let Ok(mut record) = serde_json::from_str::<DecisionRecord>(&line) else {
-                tracing::warn!(
-                    "journal: skipping a line that is not a decision record (torn write?)"
-                );
-                continue;
-            };
-            if self.get(&record.id).await?.is_some() {
-                continue;
-            }
-            record.seq = None;
-            record.prev_hash = None;
-            record.hash = None;
-            let commit = self
-                .submit(record)
-                .map_err(|e| TraceError::Db(e.to_string()))?;
-            commit.await.map_err(|e| TraceError::Db(e.to_string()))?;
-            restored += 1;
-        }
-        if restored > 0 {
-            tracing::warn!(
-                restored,
-                "decision records restored from the journal after an unclean stop"
-            );
-        }
-        Ok(restored)
-    }
-
     /// The decision with `id`.
     pub async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, TraceError> {
         match &self.reader {
+            #[cfg(feature = "store-sqlite")]
             Reader::Sqlite(p) => {
                 let (p, id) = (p.clone(), id.to_owned());
                 blocking(move || sqlite::get(&p, &id)).await
             }
+            #[cfg(feature = "store-postgres")]
             Reader::Postgres(pg) => pg.get(id).await,
+            #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+            Reader::None(never) => match *never {},
         }
     }
 
@@ -395,132 +322,50 @@ impl TraceStore {
         limit: u32,
     ) -> Result<Vec<(DecisionRecord, i64)>, TraceError> {
         match &self.reader {
+            #[cfg(feature = "store-sqlite")]
             Reader::Sqlite(p) => {
                 let (p, f) = (p.clone(), filter.clone());
                 blocking(move || sqlite::page(&p, &f, after, limit)).await
             }
+            #[cfg(feature = "store-postgres")]
             Reader::Postgres(pg) => pg.page(filter, after, limit).await,
+            #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+            Reader::None(never) => match *never {},
         }
     }
 
     /// Every checkpoint, by seq.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, TraceError> {
         match &self.reader {
+            #[cfg(feature = "store-sqlite")]
             Reader::Sqlite(p) => {
                 let p = p.clone();
                 blocking(move || sqlite::checkpoints(&p)).await
             }
+            #[cfg(feature = "store-postgres")]
             Reader::Postgres(pg) => pg.checkpoints().await,
+            #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+            Reader::None(never) => match *never {},
         }
     }
 
     /// The chain head: (seq, hash) of the last record ever written.
     pub async fn head(&self) -> Result<(u64, String), TraceError> {
         match &self.reader {
+            #[cfg(feature = "store-sqlite")]
             Reader::Sqlite(p) => {
                 let p = p.clone();
                 blocking(move || sqlite::head(&p)).await
             }
+            #[cfg(feature = "store-postgres")]
             Reader::Postgres(pg) => pg.head().await,
+            #[cfg(not(any(feature = "store-sqlite", feature = "store-postgres")))]
+            Reader::None(never) => match *never {},
         }
     }
-
-    /// Write every decision matching `query` (its limit and cursor ignored) to `out`, page by
-    /// page: nothing is buffered beyond one page. Returns how many were written.
-    pub async fn export_to(
-        &self,
-        query: &DecisionQuery,
-        format: ExportFormat,
-        out: &mut (dyn std::io::Write + Send),
-    ) -> Result<u64, TraceError> {
-        let io = |e: std::io::Error| TraceError::Db(format!("writing the export: {e}"));
-        out.write_all(&format.header()).map_err(io)?;
-        let (filter, _, _) = query.compile()?;
-        let mut after = filter.start();
-        let mut n = 0u64;
-        loop {
-            let rows = self.page_ts(&filter, after, EXPORT_PAGE).await?;
-            let Some((r, ts)) = rows.last() else {
-                break;
-            };
-            after = filter.position_of(r, *ts);
-            let full = rows.len() == EXPORT_PAGE as usize;
-            let page: Vec<DecisionRecord> = rows.into_iter().map(|(r, _)| r).collect();
-            let mut buf = Vec::with_capacity(page.len() * 512);
-            format.encode(&page, &mut buf);
-            out.write_all(&buf).map_err(io)?;
-            n += page.len() as u64;
-            if !full {
-                break;
-            }
-        }
-        out.flush().map_err(io)?;
-        Ok(n)
-    }
-
-    /// The export of `query` as a stream of byte chunks (one per page), for HTTP bodies.
-    pub fn export_stream(
-        &self,
-        query: &DecisionQuery,
-        format: ExportFormat,
-    ) -> Result<ExportStream, TraceError> {
-        let (filter, _, _) = query.compile()?;
-        let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, TraceError>>(2);
-        let store = self.clone();
-        tokio::spawn(async move {
-            if tx
-                .send(Ok(bytes::Bytes::from(format.header())))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let mut after = filter.start();
-            loop {
-                let rows = match store.page_ts(&filter, after, EXPORT_PAGE).await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let Some((r, ts)) = rows.last() else {
-                    return;
-                };
-                after = filter.position_of(r, *ts);
-                let full = rows.len() == EXPORT_PAGE as usize;
-                let page: Vec<DecisionRecord> = rows.into_iter().map(|(r, _)| r).collect();
-                let mut buf = Vec::with_capacity(page.len() * 512);
-                format.encode(&page, &mut buf);
-                if tx.send(Ok(bytes::Bytes::from(buf))).await.is_err() || !full {
-                    return;
-                }
-            }
-        });
-        Ok(ExportStream { rx })
-    }
 }
 
-const EXPORT_PAGE: u32 = 1000;
-
-/// Byte chunks of an export ([`TraceStore::export_stream`]).
-#[derive(Debug)]
-pub struct ExportStream {
-    rx: mpsc::Receiver<Result<bytes::Bytes, TraceError>>,
-}
-
-impl futures_core::Stream for ExportStream {
-    type Item = Result<bytes::Bytes, TraceError>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-fn cutoff_us(age: Duration) -> i64 {
+pub(super) fn cutoff_us(age: Duration) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -528,6 +373,7 @@ fn cutoff_us(age: Duration) -> i64 {
     i64::try_from(cutoff.as_micros()).unwrap_or(i64::MAX)
 }
 
+#[cfg(feature = "store-sqlite")]
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TraceError> + Send + 'static,
 ) -> Result<T, TraceError> {
@@ -572,259 +418,4 @@ impl DecisionSink for TraceStore {
     fn durability(&self) -> Durability {
         self.durability
     }
-}
-
-fn spawn_writer<W: ChainWriter>(
-    make: impl FnOnce(&Runtime) -> Result<W, String> + Send + 'static,
-    rx: mpsc::Receiver<Msg>,
-    options: &TraceOptions,
-    stats: Arc<TraceStats>,
-) -> Result<(), TraceError> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    let options = options.clone();
-    std::thread::Builder::new()
-        .name("raigate-trace-writer".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            let writer = match make(&rt) {
-                Ok(w) => w,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = ready_tx.send(Ok(()));
-            run_writer(&rt, writer, rx, &options, &stats);
-        })
-        .map_err(|e| TraceError::Db(format!("starting the writer thread: {e}")))?;
-    match ready_rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(TraceError::Db(e)),
-        Err(_) => Err(TraceError::Db("the database did not answer in 30 s".into())),
-    }
-}
-
-fn run_writer<W: ChainWriter>(
-    rt: &Runtime,
-    mut w: W,
-    mut rx: mpsc::Receiver<Msg>,
-    options: &TraceOptions,
-    stats: &TraceStats,
-) {
-    let max_batch = options.batch.max(1);
-    let interval = options.checkpoint_every;
-    let mut next_checkpoint = Instant::now() + interval;
-    let mut carry: Vec<(DecisionRecord, Ack)> = Vec::new();
-    let mut deferred: Vec<Msg> = Vec::new();
-    let mut backoff = Duration::from_millis(50);
-    let mut closed = false;
-    loop {
-        let mut batch = std::mem::take(&mut carry);
-        let mut controls = std::mem::take(&mut deferred);
-        if batch.is_empty() && controls.is_empty() && !closed {
-            let wait = if interval.is_zero() {
-                Duration::from_secs(3600)
-            } else {
-                next_checkpoint.saturating_duration_since(Instant::now())
-            };
-            match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                Ok(Some(Msg::Record(r, a))) => batch.push((r, a)),
-                Ok(Some(other)) => controls.push(other),
-                Ok(None) => closed = true,
-                Err(_) => {}
-            }
-        }
-        while batch.len() < max_batch && controls.is_empty() && !closed {
-            match rx.try_recv() {
-                Ok(Msg::Record(r, a)) => batch.push((r, a)),
-                Ok(other) => controls.push(other),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
-            }
-        }
-        if !batch.is_empty() {
-            let (mut records, acks): (Vec<DecisionRecord>, Vec<Ack>) = batch.into_iter().unzip();
-            match w.append(rt, &mut records) {
-                Ok(()) => {
-                    stats
-                        .committed
-                        .fetch_add(records.len() as u64, Ordering::Relaxed);
-                    stats.batches.fetch_add(1, Ordering::Relaxed);
-                    for a in acks {
-                        let _ = a.send(Ok(()));
-                    }
-                    backoff = Duration::from_millis(50);
-                }
-                Err(e) => {
-                    stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                    let mut refused = 0usize;
-                    for (r, a) in records.into_iter().zip(acks) {
-                        // Requests that do not wait for their commit (allowed ones in async
-                        // durability) were, or are being, answered: never refuse their record,
-                        // keep it and retry. Deciding by outcome, not by whether the receiver
-                        // is still there, leaves no race with a request about to answer.
-                        let answered = !options.durability.waits_for_commit(r.outcome == "allow");
-                        if answered || a.is_closed() {
-                            carry.push((r, a));
-                        } else {
-                            refused += 1;
-                            let _ = a.send(Err(SinkError::Io(e.clone())));
-                        }
-                    }
-                    tracing::error!(error = %e, refused, kept_for_retry = carry.len(), "decision batch not committed");
-                    if !carry.is_empty() {
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-        }
-        if !carry.is_empty() {
-            // Controls wait until the records before them are in.
-            deferred = controls;
-            continue;
-        }
-        for c in controls {
-            match c {
-                Msg::Flush(done) => {
-                    let _ = done.send(());
-                }
-                Msg::Checkpoint(done) => {
-                    let r = match &options.checkpoint_key {
-                        Some(k) => w.checkpoint(rt, k),
-                        None => Ok(None),
-                    };
-                    if let Ok(Some(_)) = r {
-                        stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = done.send(r);
-                }
-                Msg::Retain(cutoff, done) => {
-                    let r = w.retain(rt, cutoff);
-                    if let Ok(n) = r {
-                        stats.retained_deleted.fetch_add(n, Ordering::Relaxed);
-                    }
-                    let _ = done.send(r);
-                }
-                Msg::Record(r, a) => carry.push((r, a)),
-            }
-        }
-        let due = !interval.is_zero() && Instant::now() >= next_checkpoint;
-        if due || (closed && carry.is_empty()) {
-            periodic(rt, &mut w, options, stats);
-            next_checkpoint = Instant::now() + interval;
-        }
-        if closed && carry.is_empty() {
-            break;
-        }
-    }
-}
-
-fn periodic<W: ChainWriter>(rt: &Runtime, w: &mut W, options: &TraceOptions, stats: &TraceStats) {
-    let Some(key) = &options.checkpoint_key else {
-        return;
-    };
-    match w.checkpoint(rt, key) {
-        Ok(Some(cp)) => {
-            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(seq = cp.seq, "decision checkpoint signed");
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "decision checkpoint failed"),
-    }
-    if let Some(age) = options.retention {
-        match w.retain(rt, cutoff_us(age)) {
-            Ok(0) => {}
-            Ok(n) => {
-                stats.retained_deleted.fetch_add(n, Ordering::Relaxed);
-                tracing::info!(deleted = n, "decision retention applied");
-            }
-            Err(e) => tracing::error!(error = %e, "decision retention failed"),
-        }
-    }
-}
-
-/// Columns of `raigate_decisions` in select order (shared by both backends).
-pub(crate) const COLUMNS: &str = "seq, id, time, tenant, subject, feature, route, class, purpose, \
-data_class, region, upstream, outcome, shadow, rule, reason, obligations, policy_version, \
-tenant_version, trace_id, latency_us, prev_hash, hash, ts";
-
-/// Indexes for the compliance queries (both backends).
-pub(crate) const INDEXES: &[&str] = &[
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_tenant ON raigate_decisions (tenant, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_outcome ON raigate_decisions (outcome, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_tenant_outcome ON raigate_decisions (tenant, outcome, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_feature ON raigate_decisions (feature, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_rule ON raigate_decisions (rule, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_subject ON raigate_decisions (subject, seq)",
-    "CREATE INDEX IF NOT EXISTS raigate_decisions_ts ON raigate_decisions (ts, seq)",
-];
-
-/// Refreshes the query planner's statistics as the table grows (after 1k, 10k, 100k rows,
-/// then every 100k), so filtered pages pick the most selective index.
-#[derive(Debug)]
-pub(crate) struct AnalyzeSchedule {
-    since: u64,
-    next: u64,
-}
-
-impl AnalyzeSchedule {
-    pub(crate) fn new() -> Self {
-        AnalyzeSchedule {
-            since: 0,
-            next: 1000,
-        }
-    }
-
-    /// Count `n` inserted rows; `true` when statistics are due.
-    pub(crate) fn due(&mut self, n: usize) -> bool {
-        self.since += n as u64;
-        if self.since < self.next {
-            return false;
-        }
-        self.since = 0;
-        self.next = (self.next * 10).min(100_000);
-        true
-    }
-}
-
-/// A record's `ts` column (µs since the epoch).
-pub(crate) fn ts_of(r: &DecisionRecord) -> i64 {
-    super::chain::parse_time_us(&r.time).unwrap_or(0)
-}
-
-/// The last `tail` lines of a file (all of them if it is shorter); none if it does not exist.
-fn read_tail(path: &std::path::Path, tail: usize) -> Result<Vec<String>, TraceError> {
-    use std::io::BufRead;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(TraceError::Db(format!(
-                "reading journal {}: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mut last = std::collections::VecDeque::with_capacity(tail.min(1 << 16));
-    for line in std::io::BufReader::new(file).lines() {
-        let line =
-            line.map_err(|e| TraceError::Db(format!("reading journal {}: {e}", path.display())))?;
-        if last.len() == tail {
-            last.pop_front();
-        }
-        if tail > 0 {
-            last.push_back(line);
-        }
-    }
-    Ok(last.into())
 }

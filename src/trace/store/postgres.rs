@@ -8,52 +8,14 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
+use super::TraceError;
+use super::schema::{
+    COLUMN_COUNT, COLUMNS, Dialect, json_list, migrations, record_from_row, ts_of,
+};
+use super::writer::{AnalyzeSchedule, ChainWriter};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
 use crate::trace::query::{Filter, Position, SqlValue};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS raigate_decisions (
-    seq BIGINT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    time TEXT NOT NULL,
-    tenant TEXT,
-    subject TEXT,
-    feature TEXT,
-    route TEXT NOT NULL,
-    class TEXT NOT NULL,
-    purpose TEXT,
-    data_class TEXT NOT NULL,
-    region TEXT NOT NULL,
-    upstream TEXT,
-    outcome TEXT NOT NULL,
-    shadow BOOLEAN NOT NULL,
-    rule TEXT,
-    reason TEXT NOT NULL,
-    obligations TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    tenant_version BIGINT,
-    trace_id TEXT,
-    latency_us BIGINT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    ts BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raigate_chain_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raigate_checkpoints (
-    seq BIGINT PRIMARY KEY,
-    hash TEXT NOT NULL,
-    time TEXT NOT NULL,
-    ts BIGINT NOT NULL,
-    public_key TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-";
 
 fn db(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -98,31 +60,65 @@ fn to_i64(v: u64) -> i64 {
 impl PgWriter {
     pub(super) fn connect(rt: &Runtime, url: &str, schema: Option<&str>) -> Result<Self, String> {
         rt.block_on(async {
-            let client = connect(url, schema).await?;
-            // Replicas may race to create the tables; whoever loses retries once.
-            let init = async || -> Result<(), String> {
-                client.batch_execute(SCHEMA).await.map_err(db)?;
-                for ix in INDEXES {
-                    client.batch_execute(ix).await.map_err(db)?;
-                }
-                client
-                    .execute(
-                        "INSERT INTO raigate_chain_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
-                        &[&GENESIS],
-                    )
-                    .await
-                    .map_err(db)?;
-                Ok(())
+            // Replicas may race to create the schema; whoever loses tries once more.
+            let mut client = match connect(url, schema).await {
+                Ok(c) => c,
+                Err(_) => connect(url, schema).await?,
             };
-            if init().await.is_err() {
-                init().await?;
-            }
+            migrate(&mut client, schema).await?;
             Ok(PgWriter {
                 client,
                 analyze: AnalyzeSchedule::new(),
             })
         })
     }
+}
+
+/// Run the pending migrations in one transaction under an advisory lock for the schema, so
+/// replicas starting together migrate once; then make sure the chain head row exists.
+async fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), String> {
+    let tx = client.transaction().await.map_err(db)?;
+    let key = format!("raigate-trace-migrate:{}", schema.unwrap_or(""));
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&key])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS raigate_trace_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(db)?;
+    for (n, statements) in migrations(Dialect::Postgres).into_iter().enumerate() {
+        let version = i32::try_from(n + 1).map_err(|e| e.to_string())?;
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM raigate_trace_migrations WHERE version = $1",
+                &[&version],
+            )
+            .await
+            .map_err(db)?
+            .is_some();
+        if done {
+            continue;
+        }
+        for sql in statements {
+            tx.batch_execute(&sql).await.map_err(db)?;
+        }
+        tx.execute(
+            "INSERT INTO raigate_trace_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(db)?;
+    }
+    tx.execute(
+        "INSERT INTO raigate_chain_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
+        &[&GENESIS],
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)
 }
 
 async fn locked_head(tx: &tokio_postgres::Transaction<'_>) -> Result<(u64, String), String> {
@@ -168,6 +164,18 @@ impl ChainWriter for PgWriter {
             let mut prevs = Vec::with_capacity(n);
             let mut hashes = Vec::with_capacity(n);
             let mut tss = Vec::with_capacity(n);
+            let mut phases = Vec::with_capacity(n);
+            let mut parents = Vec::with_capacity(n);
+            let mut detectors = Vec::with_capacity(n);
+            let mut scores = Vec::with_capacity(n);
+            let mut views = Vec::with_capacity(n);
+            let mut outputs = Vec::with_capacity(n);
+            let mut output_bytes = Vec::with_capacity(n);
+            let mut labels = Vec::with_capacity(n);
+            let mut ends = Vec::with_capacity(n);
+            let mut providers = Vec::with_capacity(n);
+            let mut endpoint_classes = Vec::with_capacity(n);
+            let mut provider_regions = Vec::with_capacity(n);
             for r in batch.iter_mut() {
                 (seq, hash) = stamp(r, seq, &hash);
                 seqs.push(to_i64(seq));
@@ -186,7 +194,7 @@ impl ChainWriter for PgWriter {
                 shadows.push(r.shadow);
                 rules.push(r.rule.clone());
                 reasons.push(r.reason.clone());
-                obligations.push(serde_json::to_string(&r.obligations).map_err(|e| e.to_string())?);
+                obligations.push(json_list(&r.obligations));
                 policy_versions.push(r.policy_version.clone());
                 tenant_versions.push(r.tenant_version.map(to_i64));
                 trace_ids.push(r.trace_id.clone());
@@ -194,12 +202,26 @@ impl ChainWriter for PgWriter {
                 prevs.push(r.prev_hash.clone().unwrap_or_default());
                 hashes.push(r.hash.clone().unwrap_or_default());
                 tss.push(ts_of(r));
+                phases.push(r.phase.as_str());
+                parents.push(r.parent_id.clone());
+                detectors.push(r.detector.clone());
+                scores.push(r.score);
+                views.push(r.view.clone());
+                outputs.push(json_list(&r.output_sha256));
+                output_bytes.push(r.output_bytes.map(to_i64));
+                labels.push(json_list(&r.labels));
+                ends.push(r.end.clone());
+                providers.push(r.provider.clone());
+                endpoint_classes.push(r.endpoint_class.clone());
+                provider_regions.push(r.provider_region.clone());
             }
-            let params: [&(dyn ToSql + Sync); 24] = [
+            let params: [&(dyn ToSql + Sync); COLUMN_COUNT] = [
                 &seqs, &ids, &times, &tenants, &subjects, &features, &routes, &classes,
                 &purposes, &data_classes, &regions, &upstreams, &outcomes, &shadows, &rules,
                 &reasons, &obligations, &policy_versions, &tenant_versions, &trace_ids,
-                &latencies, &prevs, &hashes, &tss,
+                &latencies, &prevs, &hashes, &tss, &phases, &parents, &detectors, &scores,
+                &views, &outputs, &output_bytes, &labels, &ends, &providers, &endpoint_classes,
+                &provider_regions,
             ];
             tx.execute(
                 &format!(
@@ -207,7 +229,9 @@ impl ChainWriter for PgWriter {
                      $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
                      $13::text[], $14::bool[], $15::text[], $16::text[], $17::text[], $18::text[], \
-                     $19::bigint[], $20::text[], $21::bigint[], $22::text[], $23::text[], $24::bigint[])"
+                     $19::bigint[], $20::text[], $21::bigint[], $22::text[], $23::text[], $24::bigint[], \
+                     $25::text[], $26::text[], $27::text[], $28::float8[], $29::text[], $30::text[], \
+                     $31::bigint[], $32::text[], $33::text[], $34::text[], $35::text[], $36::text[])"
                 ),
                 &params,
             )

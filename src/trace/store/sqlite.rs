@@ -7,52 +7,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use tokio::runtime::Runtime;
 
-use super::{AnalyzeSchedule, COLUMNS, ChainWriter, INDEXES, TraceError, ts_of};
+use super::TraceError;
+use super::schema::{COLUMNS, Dialect, json_list, migrations, record_from_row, ts_of};
+use super::writer::{AnalyzeSchedule, ChainWriter};
 use crate::trace::DecisionRecord;
 use crate::trace::chain::{Checkpoint, CheckpointKey, GENESIS, parse_time_us, stamp};
 use crate::trace::query::{Filter, Position, SqlValue};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS raigate_decisions (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    time TEXT NOT NULL,
-    tenant TEXT,
-    subject TEXT,
-    feature TEXT,
-    route TEXT NOT NULL,
-    class TEXT NOT NULL,
-    purpose TEXT,
-    data_class TEXT NOT NULL,
-    region TEXT NOT NULL,
-    upstream TEXT,
-    outcome TEXT NOT NULL,
-    shadow INTEGER NOT NULL,
-    rule TEXT,
-    reason TEXT NOT NULL,
-    obligations TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    tenant_version INTEGER,
-    trace_id TEXT,
-    latency_us INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    ts INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raigate_chain_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    seq INTEGER NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS raigate_checkpoints (
-    seq INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL,
-    time TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    public_key TEXT NOT NULL,
-    signature TEXT NOT NULL
-);
-";
 
 fn db(e: rusqlite::Error) -> String {
     e.to_string()
@@ -72,23 +32,37 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, String> {
     Ok(conn)
 }
 
-/// Create the tables (idempotent) and switch the file to WAL.
+/// Switch the file to WAL and run the pending migrations (numbered by `PRAGMA user_version`)
+/// in one `BEGIN IMMEDIATE` transaction, so two processes opening the file at once migrate it
+/// once; then make sure the chain head row exists.
 pub(super) fn init(path: &Path) -> Result<(), TraceError> {
-    let conn = connect(path, false).map_err(TraceError::Db)?;
+    let err = |e: rusqlite::Error| TraceError::Db(e.to_string());
+    let mut conn = connect(path, false).map_err(TraceError::Db)?;
     conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| TraceError::Db(e.to_string()))?;
-    conn.execute_batch(SCHEMA)
-        .map_err(|e| TraceError::Db(e.to_string()))?;
-    for ix in INDEXES {
-        conn.execute(ix, [])
-            .map_err(|e| TraceError::Db(e.to_string()))?;
+        .map_err(err)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let done: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    for (n, statements) in migrations(Dialect::Sqlite).into_iter().enumerate() {
+        let version = i64::try_from(n + 1).unwrap_or(i64::MAX);
+        if version <= done {
+            continue;
+        }
+        for sql in statements {
+            tx.execute_batch(&sql).map_err(err)?;
+        }
+        tx.pragma_update(None, "user_version", version)
+            .map_err(err)?;
     }
-    conn.execute(
+    tx.execute(
         "INSERT INTO raigate_chain_head (id, seq, hash) VALUES (1, 0, ?1) ON CONFLICT (id) DO NOTHING",
         params![GENESIS],
     )
-    .map_err(|e| TraceError::Db(e.to_string()))?;
-    Ok(())
+    .map_err(err)?;
+    tx.commit().map_err(err)
 }
 
 pub(super) struct SqliteWriter {
@@ -139,13 +113,12 @@ impl ChainWriter for SqliteWriter {
             let mut ins = tx
                 .prepare_cached(&format!(
                     "INSERT INTO raigate_decisions ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+                      ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)"
                 ))
                 .map_err(db)?;
             for r in batch.iter_mut() {
                 (seq, hash) = stamp(r, seq, &hash);
-                let obligations =
-                    serde_json::to_string(&r.obligations).map_err(|e| e.to_string())?;
                 ins.execute(params![
                     to_i64(seq),
                     r.id,
@@ -163,7 +136,7 @@ impl ChainWriter for SqliteWriter {
                     r.shadow,
                     r.rule,
                     r.reason,
-                    obligations,
+                    json_list(&r.obligations),
                     r.policy_version,
                     r.tenant_version.map(to_i64),
                     r.trace_id,
@@ -171,6 +144,18 @@ impl ChainWriter for SqliteWriter {
                     r.prev_hash,
                     r.hash,
                     ts_of(r),
+                    r.phase.as_str(),
+                    r.parent_id,
+                    r.detector,
+                    r.score,
+                    r.view,
+                    json_list(&r.output_sha256),
+                    r.output_bytes.map(to_i64),
+                    json_list(&r.labels),
+                    r.end,
+                    r.provider,
+                    r.endpoint_class,
+                    r.provider_region,
                 ])
                 .map_err(db)?;
             }

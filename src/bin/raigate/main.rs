@@ -1,0 +1,161 @@
+//! The `raigate` command: run the gateway, check a policy bundle, manage tenant settings
+//! through the admin API, read and verify the decision trace.
+//!
+//! Run with `cargo run -- serve --config examples/gateway.toml`;
+//! `RAIGATE_TOKEN=… cargo run -- tenants list`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use raigate::gateway::{Gateway, GatewayConfig, shutdown_signal};
+use raigate::trace::{TraceOptions, TraceStore};
+
+mod audit;
+mod decisions;
+mod policy;
+mod tenants;
+
+/// Responsible-AI policy enforcement for generative-AI endpoints.
+#[derive(Debug, Parser)]
+#[command(name = "raigate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway in front of AI upstreams.
+    Serve {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Override `[server] listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Override `[server] admin_listen`.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Override `[server] region`.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Policy bundle tools.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Read the decision trace: list, get, export (also a data subject's records).
+    Decisions {
+        #[command(subcommand)]
+        command: decisions::DecisionsCommand,
+    },
+    /// Verify the decision trace's hash chain and signed checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
+    /// Tenant settings, through the admin API (token from the environment: RAIGATE_TOKEN).
+    Tenants {
+        /// Admin API base URL.
+        #[arg(long, global = true, default_value = "http://127.0.0.1:8081")]
+        admin: String,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: tenants::TenantsCommand,
+    },
+}
+
+pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+pub(crate) fn open_trace(config: &Path) -> Result<(GatewayConfig, TraceStore), String> {
+    let cfg = GatewayConfig::load(config).map_err(|e| e.to_string())?;
+    let options = TraceOptions {
+        checkpoint_key: None,
+        checkpoint_every: Duration::ZERO,
+        retention: None,
+        ..TraceOptions::default()
+    };
+    let store = TraceStore::open(&cfg.trace_store_url(), options).map_err(|e| e.to_string())?;
+    Ok((cfg, store))
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match cli.command {
+        Command::Decisions { command } => decisions::run(command),
+        Command::Audit { command } => audit::run(command),
+        Command::Policy { command } => policy::run(command),
+        Command::Tenants {
+            admin,
+            json,
+            command,
+        } => tenants::run(&admin, json, command),
+        Command::Serve {
+            config,
+            listen,
+            admin_listen,
+            region,
+        } => {
+            let mut cfg = match GatewayConfig::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(l) = listen {
+                cfg.server.listen = l;
+            }
+            if let Some(a) = admin_listen {
+                cfg.server.admin_listen = a;
+            }
+            if let Some(r) = region {
+                cfg.server.region = r;
+            }
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(async move {
+                let gateway = Gateway::build(cfg).await?;
+                gateway.serve(shutdown_signal()).await
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+mod cli;
+mod control_plane;
+mod store;

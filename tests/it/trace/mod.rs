@@ -1,0 +1,5 @@
+mod admin;
+mod backpressure;
+mod crash;
+mod otel;
+mod store;
