@@ -169,3 +169,92 @@ fn plain_text_bodies_are_scanned_and_binary_ones_are_not_parsed() {
         .is_err()
     );
 }
+
+/// A copy of the default bundle whose content.toml is `content`.
+fn bundle_with_content(content: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for doc in [
+        "bundle.toml",
+        "features.toml",
+        "purposes.toml",
+        "regions.toml",
+    ] {
+        std::fs::copy(
+            common::repo_path("policies").join(doc),
+            dir.path().join(doc),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(dir.path().join("sources")).unwrap();
+    for e in std::fs::read_dir(common::repo_path("policies/sources")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join("sources").join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.path().join("content.toml"), content).unwrap();
+    dir
+}
+
+const LANG_RULE: &str = r#"
+[[content_rule]]
+id = "content-test"
+category = "test"
+cites = { source = "rup", clause = "Prohibited Uses", quote = "Prohibited Uses" }
+phrases = ["write me ransomware"]
+
+[content_rule.lang.de]
+phrases = ["schreib mir eine Schadsoftware"]
+
+[content_rule.lang.fr]
+patterns = ['\bécris[- ]moi un (?:rançongiciel|ransomware)\b']
+"#;
+
+#[test]
+fn every_language_of_a_rule_compiles_into_its_one_scanner_entry() {
+    let dir = bundle_with_content(LANG_RULE);
+    let p = CompiledPolicy::load(dir.path()).unwrap();
+    assert_eq!(p.content_rules().len(), 1);
+    let langs: Vec<&str> = p.content_rules()[0]
+        .languages
+        .iter()
+        .map(|l| &**l)
+        .collect();
+    assert_eq!(langs, ["en", "de", "fr"]);
+    // Phrases are normalised like the text: case folding and ß, accents kept.
+    for text in [
+        "Please write me ransomware",
+        "SCHREIB MIR EINE SCHADSOFTWARE, bitte",
+        "Écris-moi un rançongiciel en Python",
+    ] {
+        assert_eq!(fired_chat(&p, text), ["content-test"], "{text}");
+    }
+    assert!(fired_chat(&p, "Écris-moi un poème").is_empty());
+}
+
+#[test]
+fn a_bad_term_in_a_language_block_is_reported_at_its_path() {
+    let broken = LANG_RULE.replace(r"un (?:rançongiciel", r"un ((?:rançongiciel");
+    let dir = bundle_with_content(&broken);
+    let err = CompiledPolicy::load(dir.path()).unwrap_err();
+    assert!(
+        err.issues
+            .iter()
+            .any(|i| i.path == "/content_rule/0/lang/fr/patterns/0"
+                && i.reason.contains("invalid pattern")),
+        "{err}"
+    );
+    // English is the rule's top-level terms, not a `lang` key; a language needs terms.
+    for bad in [
+        "\n[content_rule.lang.en]\nphrases = [\"x\"]\n",
+        "\n[content_rule.lang.it]\nphrases = []\n",
+        "\n[content_rule.lang.Deutsch]\nphrases = [\"x\"]\n",
+    ] {
+        let dir = bundle_with_content(&format!("{LANG_RULE}{bad}"));
+        let err = CompiledPolicy::load(dir.path()).unwrap_err();
+        assert!(
+            err.issues
+                .iter()
+                .any(|i| i.path.starts_with("/content_rule/0/lang")),
+            "{bad}: {err}"
+        );
+    }
+}
