@@ -437,6 +437,30 @@ impl GatewayConfig {
         Ok(config)
     }
 
+    /// The directories the gateway writes its state into: the SQLite databases' (when the
+    /// store is SQLite), the trace file's and the two keys'. `raigate serve` creates them.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.trace.path.clone(),
+            self.pseudonym_key_file(),
+            self.checkpoint_key_file(),
+        ];
+        if let Some(db) = self.store.url.strip_prefix("sqlite://")
+            && db != ":memory:"
+        {
+            files.push(PathBuf::from(db));
+        }
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
     /// Where the checkpoint signing key lives.
     pub fn checkpoint_key_file(&self) -> PathBuf {
         self.trace.checkpoint_key_file.clone().unwrap_or_else(|| {

@@ -80,6 +80,13 @@ impl Gateway {
     /// the sync task), open the trace and wire the proxy and the admin API.
     pub async fn build(config: GatewayConfig) -> Result<Self, GatewayError> {
         let policy = PolicyHandle::load(&config.policies.dir)?;
+        // State directories (`examples/state/` in the example config) are made on first start.
+        for dir in config.state_dirs() {
+            std::fs::create_dir_all(&dir).map_err(|source| GatewayError::Io {
+                what: format!("creating the state directory {}", dir.display()),
+                source,
+            })?;
+        }
         let compiled = policy.current();
 
         let region = &config.server.region;
