@@ -36,74 +36,31 @@ mod engine;
 mod layer;
 mod policy;
 
-// Everything below drives the gateway binary, the admin API or the durable stores.
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod compliance;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod config;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod connections;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod example;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod gateway;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod identity;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod migrations;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod readme;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod tenants;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod trace;
+/// Modules that need every feature (they drive the gateway binary, the admin API or the
+/// durable stores): declared together, under one `cfg`.
+macro_rules! with_every_feature {
+    ($($module:ident),* $(,)?) => {
+        $(
+            #[cfg(all(
+                feature = "cli",
+                feature = "jwt",
+                feature = "otel",
+                feature = "store-postgres"
+            ))]
+            mod $module;
+        )*
+    };
+}
+
+with_every_feature!(
+    compliance,
+    config,
+    connections,
+    example,
+    gateway,
+    identity,
+    migrations,
+    readme,
+    tenants,
+    trace,
+);
