@@ -375,7 +375,8 @@ impl Acceptor {
         let timed_out = Arc::new(Throttle::new(LOG_EVERY));
         let accept_failed = Throttle::new(LOG_EVERY);
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.keep_alive(true);
+        // hyper's own head timer is off: the watchdog below times heads and idleness apart.
+        http.keep_alive(true).header_read_timeout(None);
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
