@@ -12,7 +12,7 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::Method;
 use raigate::context::{RequestContext, RouteSpec};
-use raigate::engine::{DecisionInput, Placement, UpstreamRegion, decide};
+use raigate::engine::{DecisionInput, Placement, Upstream, decide};
 use raigate::policy::CompiledPolicy;
 use raigate::tenants::{TenantSettings, TenantSnapshot};
 
@@ -29,8 +29,8 @@ fn bench(c: &mut Criterion) {
         .feature("assistant");
     let region: Arc<str> = Arc::from("eu-central-1");
     let upstreams = vec![
-        UpstreamRegion::new("us-east-1"),
-        UpstreamRegion::new("eu-west-1"),
+        Upstream::new("ai-us", "us-east-1"),
+        Upstream::new("ai-eu", "eu-west-1"),
     ];
     let mut ctx = RequestContext::for_tenant("tenant-4242");
     ctx.user = Some("user-1".into());

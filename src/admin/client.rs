@@ -28,6 +28,15 @@ pub enum ClientError {
         /// Problem detail.
         detail: String,
     },
+    /// Something answered at the URL, but not raigate's admin API: e.g. `--admin` names the
+    /// proxy's port (`[server] listen`) instead of `[server] admin_listen`.
+    #[error("{url} is not raigate's admin API: {detail}")]
+    NotAdminApi {
+        /// The base URL called.
+        url: String,
+        /// What answered instead.
+        detail: String,
+    },
     /// The answer is not what the API documents.
     #[error("unexpected answer from the admin API: {0}")]
     Decode(String),
@@ -64,6 +73,8 @@ struct ListBody {
 
 #[derive(Deserialize)]
 struct ProblemBody {
+    #[serde(default, rename = "type")]
+    kind: String,
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -79,6 +90,22 @@ fn segment(s: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    out
+}
+
+/// An error and its causes, `: `-separated (hyper's own message is only "client error
+/// (Connect)"; the cause says "Connection refused").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
     }
     out
 }
@@ -127,7 +154,7 @@ impl AdminClient {
             .http
             .request(req)
             .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+            .map_err(|e| ClientError::Http(error_chain(&e)))?;
         let status = resp.status();
         let bytes = resp
             .into_body()
@@ -138,10 +165,22 @@ impl AdminClient {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        let problem: ProblemBody = serde_json::from_slice(&bytes).unwrap_or(ProblemBody {
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
-            detail: String::from_utf8_lossy(&bytes).into_owned(),
-        });
+        let Ok(problem) = serde_json::from_slice::<ProblemBody>(&bytes) else {
+            // Every admin API error is a problem document.
+            return Err(ClientError::NotAdminApi {
+                url: self.base.clone(),
+                detail: format!("it answered {status} without a problem document"),
+            });
+        };
+        if problem.kind.ends_with("/route-not-found") {
+            // The proxy's answer to a path it has no route for.
+            return Err(ClientError::NotAdminApi {
+                url: self.base.clone(),
+                detail: "it answered like raigate's proxy (`route-not-found`); the admin API \
+                         listens on `[server] admin_listen` (default http://127.0.0.1:8081)"
+                    .to_owned(),
+            });
+        }
         Err(ClientError::Problem {
             status: status.as_u16(),
             title: problem.title,

@@ -29,6 +29,9 @@ pub enum AdminError {
     /// 400 `malformed-request`.
     #[error("{0}")]
     Malformed(String),
+    /// 413 `body-too-large`: the request body is over the admin API's limit (bytes).
+    #[error("the request body is over the admin API's limit of {0} bytes")]
+    BodyTooLarge(usize),
     /// 422 `invalid-settings`.
     #[error("{0}")]
     Invalid(String),
@@ -81,6 +84,11 @@ impl AdminError {
                 "malformed-request",
                 "Malformed request",
             ),
+            AdminError::BodyTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "Request body too large",
+            ),
             AdminError::Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-settings",
@@ -117,6 +125,7 @@ impl AdminError {
                 _ => AdminError::PreconditionFailed { current },
             },
             StoreError::NotFound { id } => AdminError::TenantNotFound(id),
+            StoreError::InvalidId(e) => AdminError::Invalid(e.to_string()),
             StoreError::ChangeRecord(d) => AdminError::PolicyUnavailable(format!(
                 "the change was not applied: its record could not be written to the decision trace ({d})"
             )),

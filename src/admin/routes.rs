@@ -277,7 +277,8 @@ async fn get_tenant(
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Compliance, or another tenant's admin", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown region set or feature, id mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the admin API's limit (2 MB)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown region set or feature, id mismatch, id outside the tenant-id grammar", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "Replace without If-Match", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store or decision trace unavailable; nothing changed", body = Problem, content_type = "application/problem+json"),
     ),
@@ -293,7 +294,7 @@ async fn put_tenant(
     let id = path(id)?;
     may_write(&who, &id)?;
     let expected = if_match(&headers)?;
-    let body = body.map_err(|e| AdminError::Malformed(e.body_text()))?;
+    let body = body.map_err(body_rejected)?;
     let input: TenantSettings = serde_json::from_slice(&body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => AdminError::Invalid(e.to_string()),
         _ => AdminError::Malformed(format!("the body is not JSON: {e}")),
@@ -303,11 +304,8 @@ async fn put_tenant(
             "`id` in the body differs from the path".into(),
         ));
     }
-    if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(
-            "tenant ids are 1 to 200 characters without control characters".into(),
-        ));
-    }
+    // The proxy's grammar (header, JWT claim): a tenant it could never match is not created.
+    crate::tenants::check_tenant_id(&id).map_err(|e| AdminError::Invalid(e.to_string()))?;
     let policy = state.policy.current();
     if let Some(r) = &input.region
         && !policy.has_region_set(r)
@@ -345,6 +343,20 @@ async fn put_tenant(
     };
     Ok(document(status, &applied.after))
 }
+
+/// A body that could not be read: over the admin API's limit (axum's default, 2 MB) is 413
+/// `body-too-large`, anything else 400.
+fn body_rejected(e: BytesRejection) -> AdminError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AdminError::BodyTooLarge(ADMIN_BODY_LIMIT)
+    } else {
+        AdminError::Malformed(e.body_text())
+    }
+}
+
+/// The largest request body the admin API reads (axum's default body limit, stated here so the
+/// problem can name it).
+pub(crate) const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 async fn toggle(
     state: AdminState,

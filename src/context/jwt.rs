@@ -106,7 +106,8 @@ impl JwtKey {
         }
         Ok(JwtKey {
             algorithm: JwtAlgorithm::Hs256,
-            key: DecodingKey::from_secret(secret),
+            key: DecodingKey::from_secret(secret)
+                .map_err(|_| JwtKeyError::SecretTooShort(secret.len()))?,
         })
     }
 
@@ -124,7 +125,7 @@ impl JwtKey {
     /// key of at least 2048 bits, or a point on P-256. Private keys are refused: the verifier
     /// never needs one, and it should not sit on the gateway's disk.
     pub fn public_key_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, JwtKeyError> {
-        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use p256::elliptic_curve::sec1::ToSec1Point as _;
         use p256::pkcs8::DecodePublicKey as _;
         use rsa::pkcs1::DecodeRsaPublicKey as _;
         use rsa::traits::PublicKeyParts as _;
@@ -146,9 +147,9 @@ impl JwtKey {
             }
             (JwtAlgorithm::Rs256, "PUBLIC KEY" | "RSA PUBLIC KEY") => {
                 let key = if label == "PUBLIC KEY" {
-                    rsa::RsaPublicKey::from_public_key_pem(text)
+                    rsa::PublicKey::from_public_key_pem(text).map_err(|e| e.to_string())
                 } else {
-                    rsa::RsaPublicKey::from_pkcs1_pem(text).map_err(Into::into)
+                    rsa::PublicKey::from_pkcs1_pem(text).map_err(|e| e.to_string())
                 }
                 .map_err(|e| bad(&format!("not an RSA public key ({e})")))?;
                 if key.size() < MIN_RSA_BYTES {
@@ -158,12 +159,20 @@ impl JwtKey {
                         MIN_RSA_BYTES * 8
                     )));
                 }
-                DecodingKey::from_rsa_raw_components(&key.n().to_bytes_be(), &key.e().to_bytes_be())
+                // Big-endian, fixed width: leading zero bytes are not part of the number.
+                let unpadded = |b: &[u8]| {
+                    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+                    b.get(first..).unwrap_or_default().to_vec()
+                };
+                DecodingKey::from_rsa_raw_components(
+                    &unpadded(&key.n().to_be_bytes()),
+                    &unpadded(&key.e().to_be_bytes()),
+                )
             }
             (JwtAlgorithm::Es256, "PUBLIC KEY") => {
                 let key = p256::PublicKey::from_public_key_pem(text)
                     .map_err(|e| bad(&format!("not a P-256 public key ({e})")))?;
-                DecodingKey::from_ec_der(key.to_encoded_point(false).as_bytes())
+                DecodingKey::from_ec_der(key.to_sec1_point(false).as_bytes())
             }
             (_, l) => return Err(bad(&format!("unexpected PEM block `{l}`"))),
         };

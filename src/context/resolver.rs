@@ -198,8 +198,6 @@ impl HeaderResolver {
     }
 }
 
-const MAX_ID_LEN: usize = 128;
-
 fn single<'a>(
     headers: &'a HeaderMap,
     name: &http::HeaderName,
@@ -219,17 +217,15 @@ fn single<'a>(
     Ok(Some(s))
 }
 
-/// Ids (tenant, purpose) are short tokens: this keeps arbitrary text out of decision records.
+/// Ids (tenant, purpose, consent) are short tokens: this keeps arbitrary text out of decision
+/// records. The grammar is the tenant id's, defined once in `crate::tenants`.
 pub(crate) fn id_token(name: &str, s: &str) -> Result<String, ResolveError> {
-    let ok = s.len() <= MAX_ID_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
+    if crate::tenants::is_id_token(s) {
         Ok(s.to_owned())
     } else {
         Err(ResolveError::malformed(
             name,
-            format!("must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
+            crate::tenants::tenant_id_grammar(),
         ))
     }
 }

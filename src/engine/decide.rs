@@ -8,20 +8,36 @@ use crate::policy::CompiledPolicy;
 use crate::scan::ScanText;
 use crate::tenants::TenantSnapshot;
 
-/// An upstream as the engine sees it: only its region matters.
+/// An upstream the request may be forwarded to: one entry of the one upstream list. The
+/// engine reads only its region; the layer names it in records and [`crate::DecisionInfo`]
+/// (the gateway's proxy finds its address by that name) and names its provider in
+/// `AI-Disclosure`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct UpstreamRegion {
+pub struct Upstream {
+    /// Unique name, recorded in decisions.
+    pub name: Arc<str>,
     /// Cloud region id the upstream runs in.
     pub region: Arc<str>,
+    /// Provider named in `AI-Disclosure`; `None`: the name.
+    pub provider: Option<Arc<str>>,
 }
 
-impl UpstreamRegion {
-    /// An upstream running in `region`.
-    pub fn new(region: &str) -> Self {
-        UpstreamRegion {
+impl Upstream {
+    /// An upstream called `name` running in `region`.
+    pub fn new(name: &str, region: &str) -> Self {
+        Upstream {
+            name: Arc::from(name),
             region: Arc::from(region),
+            provider: None,
         }
+    }
+
+    /// The provider named in `AI-Disclosure` (default: the upstream's name).
+    #[must_use]
+    pub fn provider(mut self, provider: &str) -> Self {
+        self.provider = Some(Arc::from(provider));
+        self
     }
 }
 
@@ -32,7 +48,7 @@ pub struct Placement<'a> {
     /// Cloud region id of this instance.
     pub instance_region: &'a Arc<str>,
     /// Candidate upstreams, in preference order; empty when the service itself answers.
-    pub upstreams: &'a [UpstreamRegion],
+    pub upstreams: &'a [Upstream],
 }
 
 impl<'a> Placement<'a> {
@@ -45,7 +61,7 @@ impl<'a> Placement<'a> {
     }
 
     /// The request may be forwarded to one of `upstreams`, in preference order.
-    pub fn with_upstreams(instance_region: &'a Arc<str>, upstreams: &'a [UpstreamRegion]) -> Self {
+    pub fn with_upstreams(instance_region: &'a Arc<str>, upstreams: &'a [Upstream]) -> Self {
         Placement {
             instance_region,
             upstreams,

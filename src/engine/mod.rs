@@ -43,6 +43,6 @@ pub use checks::request::{
 pub use checks::tenant::{AiOptedOut, FeatureOptedOut, UnknownTenant};
 pub use checks::training::TrainingDataBlocked;
 pub use checks::{BodyNeeds, body_needs};
-pub use decide::{DecisionInput, Placement, UpstreamRegion, decide};
+pub use decide::{DecisionInput, Placement, Upstream, decide};
 pub use decision::{Decision, Obligations, Outcome};
 pub use denial::Denial;

@@ -44,14 +44,34 @@ pub enum GatewayConfigError {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerSection {
-    /// The proxy's listen address.
-    #[serde(default = "default_listen")]
+    /// The proxy's listen address: `IP:PORT` or `HOST:PORT` (resolved at start).
+    #[serde(default = "default_listen", deserialize_with = "de_listen")]
     pub listen: SocketAddr,
-    /// The admin API's listen address.
-    #[serde(default = "default_admin_listen")]
+    /// The admin API's listen address: `IP:PORT` or `HOST:PORT` (resolved at start).
+    #[serde(default = "default_admin_listen", deserialize_with = "de_listen")]
     pub admin_listen: SocketAddr,
-    /// The cloud region this instance runs in.
+    /// The cloud region this instance runs in. It must be in one of the policy's region sets,
+    /// unless `allow_region_outside_sets` says it is deliberately outside them.
     pub region: String,
+    /// Run in a region that is in none of the policy's region sets (such an instance serves
+    /// only tenants that are not pinned). Off by default, so a typo (`mars-1`) stops the start.
+    #[serde(default)]
+    pub allow_region_outside_sets: bool,
+    /// A connection must send a complete request head within this many milliseconds: from
+    /// accept for its first request, from its first byte for later ones. Slower: closed.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this many
+    /// milliseconds without a new request.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Proxy connections open at once; past it, new ones get 503 and are closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Admin API connections open at once, counted apart from the proxy's so that proxy
+    /// clients can never take the admin API's connections or file descriptors.
+    #[serde(default = "default_admin_max_connections")]
+    pub admin_max_connections: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -59,6 +79,41 @@ fn default_listen() -> SocketAddr {
 }
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_header_read_timeout_ms() -> u64 {
+    super::conn::DEFAULT_HEADER_READ_TIMEOUT_MS
+}
+fn default_idle_timeout_ms() -> u64 {
+    super::conn::DEFAULT_IDLE_TIMEOUT_MS
+}
+fn default_max_connections() -> usize {
+    super::conn::DEFAULT_MAX_CONNECTIONS
+}
+fn default_admin_max_connections() -> usize {
+    super::conn::DEFAULT_ADMIN_MAX_CONNECTIONS
+}
+
+/// A listen address: `IP:PORT`, or `HOST:PORT` resolved now (`localhost:8080`). A host name
+/// with several addresses listens on the first one the resolver gives.
+pub fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` is not HOST:PORT (e.g. 127.0.0.1:8080)"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("`{text}` is not HOST:PORT (e.g. 127.0.0.1:8080)"));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{host}` resolves to no address"))
+}
+
+fn de_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    listen_addr(&text).map_err(serde::de::Error::custom)
 }
 
 /// `[policies]`.
@@ -209,6 +264,22 @@ pub struct LimitsSection {
     /// Request bodies read for content rules; over it: 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The largest response body buffered to label it (JSON, WebVTT, SRT); longer ones are
+    /// labelled by header only.
+    #[serde(default = "default_max_label")]
+    pub max_label_bytes: usize,
+    /// All response bodies being buffered for labelling at once, together; a response that
+    /// would go over it is labelled by header only (and logged).
+    #[serde(default = "default_label_budget")]
+    pub label_budget_bytes: usize,
+}
+
+fn default_max_label() -> usize {
+    crate::layer::DEFAULT_MAX_LABEL_BYTES
+}
+
+fn default_label_budget() -> usize {
+    crate::layer::DEFAULT_LABEL_BUDGET_BYTES
 }
 
 fn default_max_body() -> usize {
@@ -219,6 +290,8 @@ impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             max_body_bytes: default_max_body(),
+            max_label_bytes: default_max_label(),
+            label_budget_bytes: default_label_budget(),
         }
     }
 }
@@ -336,7 +409,9 @@ impl GatewayConfig {
         let mut config: GatewayConfig =
             toml::from_str(text).map_err(|e| GatewayConfigError::Parse {
                 file: file.to_path_buf(),
-                reason: e.to_string().trim_end().replace('\n', " "),
+                // toml's message spans lines: position, the offending line and a caret under
+                // the spot. Kept as it is.
+                reason: e.to_string().trim_end().to_owned(),
             })?;
         config.file = file.to_path_buf();
         let resolve = |p: &mut PathBuf| {
@@ -360,6 +435,30 @@ impl GatewayConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The directories the gateway writes its state into: the SQLite databases' (when the
+    /// store is SQLite), the trace file's and the two keys'. `raigate serve` creates them.
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        let mut files = vec![
+            self.trace.path.clone(),
+            self.pseudonym_key_file(),
+            self.checkpoint_key_file(),
+        ];
+        if let Some(db) = self.store.url.strip_prefix("sqlite://")
+            && db != ":memory:"
+        {
+            files.push(PathBuf::from(db));
+        }
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
     }
 
     /// Where the checkpoint signing key lives.

@@ -14,13 +14,15 @@
 //! ```
 
 mod config;
+mod conn;
+mod drain;
 mod identity;
 mod proxy;
 mod server;
 
 pub use config::{
     AdminSection, GatewayConfig, GatewayConfigError, LimitsSection, PoliciesSection, RouteSection,
-    ServerSection, StoreSection, TokenSection, TraceSection, UpstreamSection,
+    ServerSection, StoreSection, TokenSection, TraceSection, UpstreamSection, listen_addr,
 };
 pub use identity::{IdentityMode, IdentitySection};
 pub use proxy::{Proxy, ProxyBody};

@@ -1,6 +1,7 @@
 //! The inner service of the gateway: forwards an allowed request to the upstream the decision
 //! chose, streaming both bodies.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -59,11 +60,12 @@ impl UpstreamTarget {
     }
 }
 
-/// Forwards requests to the upstream named in their [`DecisionInfo`].
+/// Forwards requests to the upstream named in their [`DecisionInfo`] (looked up by name: the
+/// layer's upstream list is the one list of upstreams; this is only their addresses).
 #[derive(Clone)]
 pub struct Proxy {
     client: Client<HttpConnector, axum::body::Body>,
-    upstreams: Arc<[UpstreamTarget]>,
+    upstreams: Arc<HashMap<Arc<str>, UpstreamTarget>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -75,13 +77,13 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// A proxy over `upstreams`, indexed as the layer's upstream list.
-    pub(crate) fn new(upstreams: Vec<UpstreamTarget>) -> Self {
+    /// A proxy over `upstreams`, by upstream name.
+    pub(crate) fn new(upstreams: HashMap<Arc<str>, UpstreamTarget>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Proxy {
             client: Client::builder(TokioExecutor::new()).build(connector),
-            upstreams: upstreams.into(),
+            upstreams: Arc::new(upstreams),
         }
     }
 }
@@ -138,8 +140,8 @@ impl Service<Request<axum::body::Body>> for Proxy {
         let target = req
             .extensions()
             .get::<DecisionInfo>()
-            .and_then(|d| d.decision.upstream)
-            .and_then(|i| self.upstreams.get(i))
+            .and_then(|d| d.upstream.as_ref())
+            .and_then(|name| self.upstreams.get(name))
             .cloned();
         let client = self.client.clone();
         Box::pin(async move {

@@ -1,18 +1,19 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use http::Method;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
 use super::config::{GatewayConfig, GatewayConfigError};
+use super::conn::{self, Acceptor, ConnLimits};
+use super::drain::DrainUnread;
 use super::proxy::{Proxy, UpstreamTarget};
 use crate::RaigateLayer;
 use crate::admin::{AdminState, AdminToken};
@@ -79,14 +80,38 @@ impl Gateway {
     /// the sync task), open the trace and wire the proxy and the admin API.
     pub async fn build(config: GatewayConfig) -> Result<Self, GatewayError> {
         let policy = PolicyHandle::load(&config.policies.dir)?;
+        // State directories (`examples/state/` in the example config) are made on first start.
+        for dir in config.state_dirs() {
+            std::fs::create_dir_all(&dir).map_err(|source| GatewayError::Io {
+                what: format!("creating the state directory {}", dir.display()),
+                source,
+            })?;
+        }
         let compiled = policy.current();
 
+        let region = &config.server.region;
+        if compiled.region_set_of(region).is_none() && !config.server.allow_region_outside_sets {
+            return Err(invalid(
+                &config.file,
+                "server.region".into(),
+                format!(
+                    "`{region}` is in none of the policy's region sets (regions.toml in {}): \
+                     a typo, or a region tenants cannot be pinned to. Correct it, or set \
+                     [server] allow_region_outside_sets = true if this instance deliberately \
+                     runs outside every set (it then serves only tenants that are not pinned)",
+                    config.policies.dir.display()
+                ),
+            )
+            .into());
+        }
         let mut seeds = Vec::with_capacity(config.tenant.len());
         for (i, t) in config.tenant.iter().enumerate() {
             let key = |k: &str| format!("tenant[{i}].{k}");
             if t.id.is_empty() {
                 return Err(invalid(&config.file, key("id"), "required").into());
             }
+            crate::tenants::check_tenant_id(&t.id)
+                .map_err(|e| invalid(&config.file, key("id"), e.to_string()))?;
             if t.version != 0 {
                 return Err(
                     invalid(&config.file, key("version"), "set by the store, not here").into(),
@@ -114,6 +139,15 @@ impl Gateway {
         }
         let mut tokens = Vec::with_capacity(config.admin.token.len());
         for (i, t) in config.admin.token.iter().enumerate() {
+            if let Some(tenant) = &t.tenant {
+                crate::tenants::check_tenant_id(tenant).map_err(|e| {
+                    invalid(
+                        &config.file,
+                        format!("admin.token[{i}].tenant"),
+                        e.to_string(),
+                    )
+                })?;
+            }
             let token = AdminToken::from_config(&t.sha256, &t.role, t.tenant.as_deref())
                 .map_err(|e| invalid(&config.file, format!("admin.token[{i}]"), e.to_string()))?;
             tokens.push(token);
@@ -199,6 +233,8 @@ impl Gateway {
             .region(&config.server.region)
             .pseudonymizer(pseudonymizer)
             .max_body_bytes(config.limits.max_body_bytes)
+            .max_label_bytes(config.limits.max_label_bytes)
+            .label_budget_bytes(config.limits.label_budget_bytes)
             .max_staleness(max_staleness);
 
         #[cfg(not(feature = "jwt"))]
@@ -217,14 +253,32 @@ impl Gateway {
             )
             .into());
         }
-        let mut targets = Vec::with_capacity(config.upstream.len());
+        let mut targets = HashMap::with_capacity(config.upstream.len());
         for (i, u) in config.upstream.iter().enumerate() {
             let target = UpstreamTarget::parse(&u.url)
                 .map_err(|r| invalid(&config.file, format!("upstream[{i}].url"), r))?;
+            if u.name.is_empty() {
+                return Err(
+                    invalid(&config.file, format!("upstream[{i}].name"), "required").into(),
+                );
+            }
+            if targets
+                .insert(Arc::<str>::from(u.name.as_str()), target)
+                .is_some()
+            {
+                return Err(invalid(
+                    &config.file,
+                    format!("upstream[{i}].name"),
+                    format!(
+                        "`{}` names an earlier upstream too; names are unique",
+                        u.name
+                    ),
+                )
+                .into());
+            }
             if compiled.region_set_of(&u.region).is_none() {
                 tracing::warn!(upstream = %u.name, region = %u.region, "upstream region is in no region set: region-pinned tenants will never be sent there");
             }
-            targets.push(target);
             layer = layer.upstream(&u.name, &u.region, u.provider.as_deref());
         }
 
@@ -362,52 +416,71 @@ impl Gateway {
         );
         println!("raigate admin listening on http://{admin_local}");
         let reload = tokio::spawn(reload_on_sighup(policy));
-        let (stop_admin, mut admin_stopped) = tokio::sync::watch::channel(false);
+        let server = &self.config.server;
+        let admin_limits = ConnLimits {
+            header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(server.idle_timeout_ms),
+            max_connections: server.admin_max_connections.max(1),
+        };
+        let mut proxy_limits = ConnLimits {
+            max_connections: server.max_connections.max(1),
+            ..admin_limits
+        };
+        if let Some(nofile) = conn::nofile_limit() {
+            let fits = conn::fd_budget(
+                nofile,
+                proxy_limits.max_connections,
+                admin_limits.max_connections,
+            );
+            if fits < proxy_limits.max_connections {
+                tracing::warn!(
+                    nofile,
+                    max_connections = server.max_connections,
+                    limited_to = fits,
+                    admin_max_connections = admin_limits.max_connections,
+                    "the file-descriptor limit (RLIMIT_NOFILE) is too low for [server] max_connections: proxy connections are limited to fewer, so that the admin API and the stores keep theirs"
+                );
+                proxy_limits.max_connections = fits;
+            }
+        }
+
         // The compliance routes share the admin listener and its bearer tokens.
         let admin_app = crate::admin::router(self.admin.clone())
             .merge(self.trace_routes(Arc::new(self.admin.clone())));
+        let (stop_admin, mut admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_graceful = GracefulShutdown::new();
+        let admin_acceptor = Acceptor {
+            name: "admin",
+            listener: admin,
+            limits: admin_limits,
+        };
         let admin_task = tokio::spawn(async move {
-            let served = axum::serve(admin, admin_app)
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stopped.changed().await;
-                })
+            admin_acceptor
+                .run(
+                    TowerToHyperService::new(admin_app),
+                    &admin_graceful,
+                    async move {
+                        let _ = admin_stopped.changed().await;
+                    },
+                )
                 .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin API stopped");
-            }
+            admin_graceful.shutdown().await;
         });
 
-        let service = ServiceBuilder::new()
-            .map_request(|r: Request<Incoming>| r.map(axum::body::Body::new))
-            .layer(self.layer.clone())
-            .service(self.proxy.clone());
+        let service = DrainUnread {
+            inner: ServiceBuilder::new()
+                .layer(self.layer.clone())
+                .service(self.proxy.clone()),
+            timeout: proxy_limits.header_read_timeout,
+        };
         let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
-            }
+        Acceptor {
+            name: "proxy",
+            listener,
+            limits: proxy_limits,
         }
-        drop(listener);
+        .run(TowerToHyperService::new(service), &graceful, shutdown)
+        .await;
         println!("raigate gateway shutting down: draining connections");
         if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
             .await

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::budget::Reservation;
+
 /// Errors of a [`ResponseBody`]: the inner body's, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -21,9 +23,10 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Full { data: Option<Bytes> },
+        // `held`: the label budget's bytes for `data` / `prefix`, given back once it is sent.
+        Full { data: Option<Bytes>, held: Option<Reservation> },
         Stream { prefix: Option<Bytes>, bom: Bom, #[pin] body: B },
-        Boxed { prefix: Option<Bytes>, body: Pin<Box<B>> },
+        Boxed { prefix: Option<Bytes>, held: Option<Reservation>, body: Pin<Box<B>> },
         Failed { error: Option<BoxError> },
     }
 }
@@ -74,9 +77,15 @@ impl Bom {
 impl<B> ResponseBody<B> {
     /// A complete body.
     pub(crate) fn full(data: Bytes) -> Self {
+        Self::full_held(data, None)
+    }
+
+    /// A complete body that holds label-budget bytes until it is sent.
+    pub(crate) fn full_held(data: Bytes, held: Option<Reservation>) -> Self {
         ResponseBody {
             kind: Kind::Full {
                 data: (!data.is_empty()).then_some(data),
+                held,
             },
         }
     }
@@ -106,10 +115,15 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    /// A pinned inner body, after an optional prefix.
-    pub(crate) fn boxed(prefix: Option<Bytes>, body: Pin<Box<B>>) -> Self {
+    /// A pinned inner body, after an optional prefix that holds label-budget bytes until it
+    /// is sent.
+    pub(crate) fn boxed(
+        prefix: Option<Bytes>,
+        body: Pin<Box<B>>,
+        held: Option<Reservation>,
+    ) -> Self {
         ResponseBody {
-            kind: Kind::Boxed { prefix, body },
+            kind: Kind::Boxed { prefix, held, body },
         }
     }
 
@@ -149,7 +163,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Full { data, held } => {
+                held.take();
+                Poll::Ready(data.take().map(|d| Ok(Frame::data(d))))
+            }
             KindProj::Stream { prefix, bom, body } => {
                 if matches!(bom, Bom::Keep) {
                     return poll_inner(prefix, body, cx);
@@ -186,18 +203,21 @@ where
                     }
                 }
             }
-            KindProj::Boxed { prefix, body } => poll_inner(prefix, body.as_mut(), cx),
+            KindProj::Boxed { prefix, held, body } => {
+                held.take();
+                poll_inner(prefix, body.as_mut(), cx)
+            }
             KindProj::Failed { error } => Poll::Ready(error.take().map(Err)),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Full { data } => data.is_none(),
+            Kind::Full { data, .. } => data.is_none(),
             Kind::Stream { prefix, bom, body } => {
                 prefix.is_none() && matches!(bom, Bom::Keep) && body.is_end_stream()
             }
-            Kind::Boxed { prefix, body } => prefix.is_none() && body.is_end_stream(),
+            Kind::Boxed { prefix, body, .. } => prefix.is_none() && body.is_end_stream(),
             Kind::Failed { error } => error.is_none(),
         }
     }
@@ -213,7 +233,7 @@ where
             h
         };
         match &self.kind {
-            Kind::Full { data } => {
+            Kind::Full { data, .. } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Stream { prefix, bom, body } => match bom {
@@ -221,7 +241,7 @@ where
                 // The length may shrink by the BOM: nothing certain is known.
                 Bom::Drop { .. } | Bom::Then(_) => SizeHint::new(),
             },
-            Kind::Boxed { prefix, body } => with_prefix(prefix, body.size_hint()),
+            Kind::Boxed { prefix, body, .. } => with_prefix(prefix, body.size_hint()),
             Kind::Failed { .. } => SizeHint::default(),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 
+use super::budget::{LabelBudget, Reservation};
 use crate::label::{self, BodyLabel, Disclosure};
 use crate::problem::DECISION_ID;
 
@@ -24,6 +25,8 @@ pub(crate) struct Labeller {
     pub(crate) provider: Option<Arc<str>>,
     pub(crate) model: Option<String>,
     pub(crate) max_buffer: usize,
+    /// Shared by every response: bytes buffered for labelling at once.
+    pub(crate) budget: Arc<LabelBudget>,
     /// When the decision was taken: the `date` of the label.
     pub(crate) date_unix: i64,
 }
@@ -34,8 +37,9 @@ pub(crate) enum Plan {
     Stream(Option<Bytes>),
     /// An event stream: send this comment first, then the events (without a leading BOM).
     EventStream(Bytes),
-    /// Buffer it and rewrite it with this label kind.
-    Buffer(BodyLabel),
+    /// Buffer it and rewrite it with this label kind; the budget already holds the declared
+    /// length, if one was declared.
+    Buffer(BodyLabel, Reservation, Option<usize>),
 }
 
 impl Labeller {
@@ -67,11 +71,11 @@ impl Labeller {
             .headers()
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-        let too_long = resp
+        let declared = resp
             .headers()
             .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            .is_some_and(|n| n > self.max_buffer as u64);
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let too_long = declared.is_some_and(|n| n > self.max_buffer as u64);
         match kind {
             BodyLabel::EventStream => {
                 let text = if self.human_review_notice {
@@ -81,8 +85,18 @@ impl Labeller {
                 };
                 Plan::EventStream(label::sse_preamble(text))
             }
-            // A compressed or oversized body is labelled by its header only.
-            k if k.needs_buffering() && !encoded && !too_long => Plan::Buffer(k),
+            // A compressed or oversized body is labelled by its header only, and so is one the
+            // shared budget has no room for.
+            k if k.needs_buffering() && !encoded && !too_long => {
+                let declared = declared.and_then(|n| usize::try_from(n).ok());
+                let mut held = Reservation::none(self.budget.clone());
+                if held.grow_to(declared.unwrap_or(0)) {
+                    Plan::Buffer(k, held, declared)
+                } else {
+                    self.budget.note_refusal(declared.unwrap_or(0));
+                    Plan::Stream(None)
+                }
+            }
             _ => Plan::Stream(None),
         }
     }

@@ -3,8 +3,9 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::Raigate;
+use super::budget::LabelBudget;
 use crate::context::{ContextResolver, HeaderResolver, RouteConfigError, RouteSpec, RouteTable};
-use crate::engine::UpstreamRegion;
+use crate::engine::Upstream;
 use crate::policy::PolicyHandle;
 use crate::tenants::TenantView;
 use crate::trace::{DecisionSink, Pseudonymizer};
@@ -13,6 +14,9 @@ use crate::trace::{DecisionSink, Pseudonymizer};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default limit on response bodies buffered to be labelled (16 MiB).
 pub const DEFAULT_MAX_LABEL_BYTES: usize = 16 * 1024 * 1024;
+/// Default budget for all response bodies buffered to be labelled at once (64 MiB: four
+/// responses at the default per-response limit).
+pub const DEFAULT_LABEL_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// Default bound on the age of a store-fed tenant snapshot (30 s); older: `policy-unavailable`.
 pub const DEFAULT_MAX_STALENESS: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -49,12 +53,13 @@ pub(crate) struct Shared {
     pub(crate) sink: Arc<dyn DecisionSink>,
     pub(crate) pseudonymizer: Option<Pseudonymizer>,
     pub(crate) region: Arc<str>,
-    pub(crate) upstreams: Vec<UpstreamRegion>,
-    pub(crate) upstream_names: Vec<Arc<str>>,
-    pub(crate) providers: Vec<Option<Arc<str>>>,
+    /// The one upstream list: the engine picks by region, records and the proxy use the name.
+    pub(crate) upstreams: Vec<Upstream>,
     pub(crate) provider: Option<Arc<str>>,
     pub(crate) max_body_bytes: usize,
     pub(crate) max_label_bytes: usize,
+    /// Shared by every clone of the layer: bytes of response bodies being buffered to label.
+    pub(crate) label_budget: Arc<LabelBudget>,
     pub(crate) max_staleness: std::time::Duration,
 }
 
@@ -108,11 +113,10 @@ impl RaigateLayer {
                 pseudonymizer: Pseudonymizer::ephemeral().ok(),
                 region: Arc::from("unspecified"),
                 upstreams: Vec::new(),
-                upstream_names: Vec::new(),
-                providers: Vec::new(),
                 provider: None,
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
                 max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
+                label_budget: Arc::new(LabelBudget::new(DEFAULT_LABEL_BUDGET_BYTES)),
                 max_staleness: DEFAULT_MAX_STALENESS,
             }),
         }
@@ -162,12 +166,18 @@ impl RaigateLayer {
     }
 
     /// An upstream the inner service may forward to, in preference order. The decision
-    /// picks one whose region is in the tenant's region set ([`crate::DecisionInfo::upstream`]).
+    /// picks one whose region is in the tenant's region set ([`crate::DecisionInfo::upstream`]
+    /// names it). Names are unique: an upstream with the name of an earlier one replaces it.
     pub fn upstream(mut self, name: &str, region: &str, provider: Option<&str>) -> Self {
-        let s = self.shared_mut();
-        s.upstreams.push(UpstreamRegion::new(region));
-        s.upstream_names.push(Arc::from(name));
-        s.providers.push(provider.map(Arc::from));
+        let mut upstream = Upstream::new(name, region);
+        if let Some(p) = provider {
+            upstream = upstream.provider(p);
+        }
+        let list = &mut self.shared_mut().upstreams;
+        match list.iter_mut().find(|u| *u.name == *name) {
+            Some(same) => *same = upstream,
+            None => list.push(upstream),
+        }
         self
     }
 
@@ -186,6 +196,15 @@ impl RaigateLayer {
     /// Largest response body buffered to label it; larger ones are labelled by header only.
     pub fn max_label_bytes(mut self, limit: usize) -> Self {
         self.shared_mut().max_label_bytes = limit;
+        self
+    }
+
+    /// Most bytes of response bodies buffered to be labelled at once, across every request
+    /// through this layer and its clones (default 64 MiB). A response that would go over it is
+    /// labelled by header only, and that is logged. With `max_label_bytes` (per response) this
+    /// bounds the memory labelling can take under a burst of large responses.
+    pub fn label_budget_bytes(mut self, budget: usize) -> Self {
+        self.shared_mut().label_budget = Arc::new(LabelBudget::new(budget));
         self
     }
 

@@ -34,6 +34,7 @@
 //! ```
 
 mod body;
+mod budget;
 mod future;
 mod labeller;
 // `layer/layer.rs` holds the `Layer`, as in tower-http's `<middleware>/layer.rs`; the lint
@@ -41,11 +42,12 @@ mod labeller;
 #[allow(clippy::module_inception)]
 mod layer;
 mod service;
+pub(crate) mod throttle;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_STALENESS, LayerConfigError,
-    RaigateLayer,
+    DEFAULT_LABEL_BUDGET_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_STALENESS, LayerConfigError, RaigateLayer,
 };
 pub use service::{DecisionInfo, Raigate};

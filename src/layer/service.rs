@@ -143,8 +143,12 @@ impl Job {
         r
     }
 
+    fn upstream(&self, d: &Decision) -> Option<&crate::engine::Upstream> {
+        d.upstream.and_then(|i| self.shared.upstreams.get(i))
+    }
+
     fn upstream_name(&self, d: &Decision) -> Option<&Arc<str>> {
-        d.upstream.and_then(|i| self.shared.upstream_names.get(i))
+        self.upstream(d).map(|u| &u.name)
     }
 
     fn info(&self, d: &Decision) -> DecisionInfo {
@@ -184,10 +188,9 @@ impl Job {
     fn labeller(&self, info: Arc<DecisionInfo>, model: Option<String>) -> Labeller {
         let d = &info.decision;
         let disclosure = self.policy.disclosure();
-        let provider = d
-            .upstream
-            .and_then(|i| self.shared.providers.get(i).cloned().flatten())
-            .or_else(|| self.upstream_name(d).cloned())
+        let provider = self
+            .upstream(d)
+            .map(|u| u.provider.as_ref().unwrap_or(&u.name).clone())
             .or_else(|| self.shared.provider.clone());
         Labeller {
             decision_id: self.id.clone(),
@@ -199,6 +202,7 @@ impl Job {
             provider,
             model,
             max_buffer: self.shared.max_label_bytes,
+            budget: self.shared.label_budget.clone(),
             date_unix: self
                 .now
                 .duration_since(std::time::UNIX_EPOCH)

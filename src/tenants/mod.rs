@@ -14,6 +14,7 @@
 //! assert_eq!(snapshot.get("acme").and_then(|t| t.region.as_deref()), Some("eu"));
 //! ```
 
+mod id;
 mod model;
 mod snapshot;
 #[cfg(feature = "store")]
@@ -21,6 +22,8 @@ pub mod store;
 #[cfg(feature = "store")]
 mod sync;
 
+pub use id::{InvalidTenantId, MAX_TENANT_ID_LEN, check_tenant_id};
+pub(crate) use id::{grammar as tenant_id_grammar, is_id_token};
 pub use model::TenantSettings;
 pub use snapshot::{TenantSnapshot, TenantView};
 #[cfg(feature = "store")]

@@ -173,6 +173,32 @@ impl OtlpPipeline {
         if endpoint.is_none() && env.is_none() {
             return Ok(None);
         }
+        // The exporter's HTTP client is built without TLS (a TLS stack for reqwest would bring
+        // aws-lc-rs, a C and assembly build, into every build with `otel`). An https:// URL
+        // would fail on every export, silently; refuse it at start instead.
+        let configured = [
+            ("the endpoint", endpoint.map(str::to_owned)),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", env.clone()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").ok(),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                std::env::var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").ok(),
+            ),
+        ];
+        for (what, url) in configured {
+            if let Some(url) = url.filter(|u| !u.is_empty())
+                && !url.starts_with("http://")
+            {
+                return Err(format!(
+                    "{what} `{url}` is not an http:// URL: this build exports OTLP over plain \
+                     HTTP only (no TLS). Send to an OpenTelemetry Collector next to raigate \
+                     (e.g. http://127.0.0.1:4318) and let it export over TLS"
+                ));
+            }
+        }
         let base = endpoint.map(|e| e.trim_end_matches('/').to_owned());
         let mut spans = opentelemetry_otlp::SpanExporter::builder().with_http();
         let mut metrics = opentelemetry_otlp::MetricExporter::builder().with_http();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::Method;
 use raigate::context::{DataClass, RequestContext, RouteClass, RouteSpec};
-use raigate::engine::{Decision, DecisionInput, Outcome, Placement, UpstreamRegion, decide};
+use raigate::engine::{Decision, DecisionInput, Outcome, Placement, Upstream, decide};
 use raigate::policy::CompiledPolicy;
 use raigate::problem::Problem;
 use raigate::scan::{BodyFormat, extract_text};
@@ -32,7 +32,7 @@ fn ctx(tenant: &str) -> RequestContext {
 struct Case {
     route: RouteSpec,
     region: Arc<str>,
-    upstreams: Vec<UpstreamRegion>,
+    upstreams: Vec<Upstream>,
 }
 
 impl Case {
@@ -173,8 +173,8 @@ fn upstream_choice_follows_the_region_set() {
     let p = policy();
     let mut case = Case::new("assistant");
     case.upstreams = vec![
-        UpstreamRegion::new("us-east-1"),
-        UpstreamRegion::new("europe-west4"),
+        Upstream::new("ai-us", "us-east-1"),
+        Upstream::new("ai-eu", "europe-west4"),
     ];
     assert_eq!(case.decide(&p, &ctx("globex"), None).upstream, Some(1));
     assert_eq!(case.decide(&p, &ctx("acme"), None).upstream, Some(0));

@@ -765,18 +765,6 @@ async fn sighup_reloads_the_bundle_and_keeps_the_old_one_when_the_new_is_bad() {
     assert_ne!(last["policy_version"], v1.as_str());
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
 
 /// Minimal WebVTT validator: signature, then blocks; returns (timing, text) of each cue.
 fn parse_vtt(s: &str) -> Vec<(String, String)> {

@@ -54,7 +54,7 @@ fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
 }
 
 fn hs256(claims: &Value) -> String {
-    sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET), claims)
+    sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET).unwrap(), claims)
 }
 
 /// An RSA signing key from a PKCS#8 PEM fixture (jsonwebtoken takes PKCS#1 DER).
@@ -62,7 +62,7 @@ fn rsa_key(name: &str) -> EncodingKey {
     use rsa::pkcs1::EncodeRsaPrivateKey as _;
     use rsa::pkcs8::DecodePrivateKey as _;
     let pem = String::from_utf8(fixture(name)).unwrap();
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
+    let key = rsa::PrivateKey::from_pkcs8_pem(&pem).unwrap();
     EncodingKey::from_rsa_der(key.to_pkcs1_der().unwrap().as_bytes())
 }
 
@@ -123,7 +123,7 @@ fn alg_none(claims: &Value) -> String {
 
 /// The RS256 public key used as an HS256 secret: the classic algorithm-confusion forgery.
 fn hs256_with_public_key(claims: &Value) -> String {
-    let key = EncodingKey::from_secret(&fixture("rs256-public.pem"));
+    let key = EncodingKey::from_secret(&fixture("rs256-public.pem")).unwrap();
     sign(Algorithm::HS256, &key, claims)
 }
 
@@ -286,7 +286,7 @@ fn wrongly_signed_tokens_are_unauthenticated() {
     );
     let other = sign(
         Algorithm::HS256,
-        &EncodingKey::from_secret(b"another secret, also 32 bytes long!!"),
+        &EncodingKey::from_secret(b"another secret, also 32 bytes long!!").unwrap(),
         &c,
     );
     rejected(resolve(&hs_resolver(), &other, &[]), "other secret");

@@ -202,3 +202,78 @@ async fn a_body_over_the_tenants_own_cap_is_refused_and_not_forwarded() {
         [Some("tenant-max-body-bytes".to_owned()), None, None]
     );
 }
+
+#[tokio::test]
+async fn past_the_shared_label_budget_a_body_is_labelled_by_its_header_only() {
+    // Room for one 40-byte body at a time.
+    let (layer, _) = layer(1 << 20);
+    let layer = layer.label_budget_bytes(50);
+    let doc: &'static [u8] = b"{\"summary\":\"forty bytes of summary text.\"}";
+    let svc = layer.layer(service_fn(move |_req: Request<Full<Bytes>>| async move {
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, doc.len())
+                .body(Full::new(Bytes::from_static(doc)))
+                .unwrap(),
+        )
+    }));
+    // Two responses held at once: the first takes the budget, the second gets the header only.
+    let first = svc
+        .clone()
+        .oneshot(request("/v1/summaries", "acme", "{}"))
+        .await
+        .unwrap();
+    let second = svc
+        .clone()
+        .oneshot(request("/v1/summaries", "acme", "{}"))
+        .await
+        .unwrap();
+    assert!(second.headers().contains_key("ai-disclosure"));
+    let second = second.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(second, doc, "over budget: the body is unchanged");
+    let first = first.into_body().collect().await.unwrap().to_bytes();
+    let first: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(first["ai_disclosure"]["generated"], true);
+    // Once the first is sent, its bytes are free again.
+    let third = svc
+        .oneshot(request("/v1/summaries", "acme", "{}"))
+        .await
+        .unwrap();
+    let third = third.into_body().collect().await.unwrap().to_bytes();
+    assert!(third.len() > doc.len(), "labelled in the body again");
+}
+
+#[tokio::test]
+async fn a_response_future_polled_after_completion_neither_hangs_nor_answers() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let (layer, _) = layer(1 << 20);
+    let svc = layer.layer(service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+    }));
+    // Every state a future can end in: an answer of the layer's own (unmapped path), a call,
+    // and a labelled (buffered) body.
+    for path in ["/not-mapped", "/v1/captions", "/v1/summaries"] {
+        let mut fut = Box::pin(tower::Service::call(
+            &mut svc.clone(),
+            request(path, "acme", "{}"),
+        ));
+        let first = (&mut fut).await.unwrap();
+        assert!(
+            first.status().is_success() || first.status() == 404,
+            "{path}"
+        );
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(again) = fut.as_mut().poll(&mut cx) else {
+            panic!("{path}: polled after completion, the future hangs");
+        };
+        let again = again.unwrap();
+        assert_eq!(again.status(), 500, "{path}");
+        let err = again.into_body().collect().await.unwrap_err();
+        assert!(
+            err.to_string().contains("polled after it completed"),
+            "{path}: {err}"
+        );
+    }
+}

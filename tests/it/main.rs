@@ -8,10 +8,13 @@
 //! | `layer` | the tower layer in process (`oneshot` + `service_fn`): labelling branches | none |
 //! | `example` | the example service over real sockets | none |
 //! | `gateway` | the gateway binary over real sockets: routing, denials, records, config | all |
+//! | `config` | config and command-line errors, the tenant-id grammar, the admin body limit | all |
+//! | `connections` | the gateway's connections: limits, timeouts, keep-alive, the label budget | all |
 //! | `identity` | JWT identity in the library and the gateway | all |
 //! | `compliance` | the compliance routes of the admin API | all |
 //! | `tenants` | tenant stores (SQLite, PostgreSQL), the admin CLI, the control plane | all |
 //! | `trace` | the durable trace: store, admin, back-pressure, crash recovery, OpenTelemetry | all |
+//! | `readme` | the README's `console` blocks, run top to bottom against the binaries | all |
 //! | `migrations` | databases written by v0.1.0, migrated by today's code | all |
 //!
 //! PostgreSQL tests use one harness (`support::pg`). A PostgreSQL that cannot be reached fails
@@ -33,53 +36,31 @@ mod engine;
 mod layer;
 mod policy;
 
-// Everything below drives the gateway binary, the admin API or the durable stores.
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod compliance;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod example;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod gateway;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod identity;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod migrations;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod tenants;
-#[cfg(all(
-    feature = "cli",
-    feature = "jwt",
-    feature = "otel",
-    feature = "store-postgres"
-))]
-mod trace;
+/// Modules that need every feature (they drive the gateway binary, the admin API or the
+/// durable stores): declared together, under one `cfg`.
+macro_rules! with_every_feature {
+    ($($module:ident),* $(,)?) => {
+        $(
+            #[cfg(all(
+                feature = "cli",
+                feature = "jwt",
+                feature = "otel",
+                feature = "store-postgres"
+            ))]
+            mod $module;
+        )*
+    };
+}
+
+with_every_feature!(
+    compliance,
+    config,
+    connections,
+    example,
+    gateway,
+    identity,
+    migrations,
+    readme,
+    tenants,
+    trace,
+);

@@ -131,7 +131,7 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
                 println!(
-                    "{:>8}  {:<27}  {:<12}  {:<6}  {:<15}  {:<30}  ID",
+                    "{:>8}  {:<27}  {:<12}  {:<7}  {:<15}  {:<30}  ID",
                     "SEQ", "TIME", "TENANT", "OUTCOME", "FEATURE", "RULE"
                 );
                 for r in &page.decisions {

@@ -155,6 +155,9 @@ async fn call(
 
 /// Run `raigate tenants …` against the admin API at `admin` (token from `RAIGATE_TOKEN`).
 pub(crate) fn run(admin: &str, json: bool, command: TenantsCommand) -> ExitCode {
+    if let Err(e) = check_admin_url(admin) {
+        return fail(e);
+    }
     let mut api = AdminClient::new(admin);
     match std::env::var("RAIGATE_TOKEN") {
         Ok(t) if !t.is_empty() => api = api.token(&t),
@@ -169,6 +172,36 @@ pub(crate) fn run(admin: &str, json: bool, command: TenantsCommand) -> ExitCode 
             print!("{out}");
             ExitCode::SUCCESS
         }
+        Err(e @ ClientError::Http(_)) => fail(format!(
+            "{e}\n  is `raigate serve` running, and is --admin {admin} its [server] admin_listen \
+             (default http://127.0.0.1:8081)?"
+        )),
         Err(e) => fail(e),
     }
+}
+
+/// `--admin` must be an `http://HOST[:PORT]` URL; say what is wrong before trying to connect.
+fn check_admin_url(admin: &str) -> Result<(), String> {
+    let uri: http::Uri = admin
+        .parse()
+        .map_err(|e| format!("--admin `{admin}` is not a URL ({e}); e.g. http://127.0.0.1:8081"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "--admin `{admin}`: https is not supported by this client; the admin API \
+                 serves plain http on [server] admin_listen (put TLS in front of it separately)"
+            ));
+        }
+        Some(other) => return Err(format!("--admin `{admin}`: `{other}` is not http")),
+        None => {
+            return Err(format!(
+                "--admin `{admin}` has no scheme: write http://{admin}"
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("--admin `{admin}` has no host"));
+    }
+    Ok(())
 }

@@ -35,6 +35,9 @@ pub enum StoreError {
     /// A stored row cannot be read back.
     #[error("tenant store holds an unreadable row: {0}")]
     Corrupt(String),
+    /// The id is not a tenant id (see [`crate::tenants::check_tenant_id`]); nothing was written.
+    #[error(transparent)]
+    InvalidId(crate::tenants::InvalidTenantId),
     /// The change's record could not be made durable in the decision trace, so the change was
     /// not applied.
     #[error("the change was not applied because its record could not be written: {0}")]
@@ -176,11 +179,21 @@ impl std::fmt::Debug for dyn TenantStore {
     }
 }
 
+/// Seeds go through the same grammar as every other write.
+pub(crate) fn check_seed_ids(tenants: &[TenantSettings]) -> Result<(), StoreError> {
+    for t in tenants {
+        crate::tenants::check_tenant_id(&t.id).map_err(StoreError::InvalidId)?;
+    }
+    Ok(())
+}
+
 /// The document a mutation produces from `current`, or `None` for a no-op. Shared by backends.
 pub(crate) fn plan(
     m: &Mutation,
     current: Option<&TenantSettings>,
 ) -> Result<Option<TenantSettings>, StoreError> {
+    // One grammar everywhere: a store never holds an id the proxy could not match.
+    crate::tenants::check_tenant_id(&m.id).map_err(StoreError::InvalidId)?;
     let conflict = || StoreError::Conflict {
         id: m.id.clone(),
         current: current.map(|c| c.version),

@@ -8,7 +8,8 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, Config, GenericClient, NoTls, Row};
 
 use super::api::{
-    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore, plan,
+    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore,
+    check_seed_ids, plan,
 };
 use crate::db_url::{DbUrl, check_schema};
 use crate::tenants::TenantSettings;
@@ -374,6 +375,7 @@ impl TenantStore for PgStore {
 
     fn seed(&self, tenants: Vec<TenantSettings>) -> BoxFuture<'_, Result<usize, StoreError>> {
         Box::pin(async move {
+            check_seed_ids(&tenants)?;
             let mut guard = self.client().await?;
             let client = guard.as_mut().ok_or_else(|| unavailable("no connection"))?;
             let outcome = tokio::time::timeout(

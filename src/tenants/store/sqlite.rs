@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use tokio::sync::broadcast;
 
 use super::api::{
-    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore, plan,
+    Applied, BoxFuture, ChangeRecordHook, Mutation, StoreError, StoreEvent, TenantStore,
+    check_seed_ids, plan,
 };
 use crate::tenants::TenantSettings;
 
@@ -229,6 +230,9 @@ impl TenantStore for SqliteStore {
     }
 
     fn seed(&self, tenants: Vec<TenantSettings>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        if let Err(e) = check_seed_ids(&tenants) {
+            return Box::pin(async move { Err(e) });
+        }
         let events = self.events.clone();
         let fut = self.blocking(move |conn| {
             let tx = conn

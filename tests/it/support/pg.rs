@@ -3,8 +3,9 @@
 //! The server is `127.0.0.1:5432`, user `postgres`, database `test` (override with
 //! `RAIGATE_TEST_PG`). When it cannot be reached the test **fails**, naming the server and
 //! the reason. Outside CI, `RAIGATE_SKIP_PG=1` turns that into a skip: the test prints
-//! `SKIPPED: …` on stderr and returns. `CI=true` ignores `RAIGATE_SKIP_PG`.
+//! `SKIPPED <test> …` to the terminal (past the harness's output capture) and returns. `CI=true` ignores `RAIGATE_SKIP_PG`.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 pub fn base_url() -> String {
@@ -73,8 +74,15 @@ pub fn unreachable(why: &str) {
             base_url()
         );
     }
-    eprintln!(
-        "SKIPPED (RAIGATE_SKIP_PG=1): PostgreSQL at {} is unreachable: {why}",
+    // Straight to the terminal: `eprintln!` would be captured by the test harness and shown
+    // only for failing tests, and a skip must be seen.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a PostgreSQL test")
+        .to_owned();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test} (RAIGATE_SKIP_PG=1): PostgreSQL at {} is unreachable: {why}",
         base_url()
     );
 }
