@@ -522,7 +522,17 @@ async fn reload_on_sighup(policy: PolicyHandle) {
     };
     while hup.recv().await.is_some() {
         let before = policy.current().version().clone();
-        match policy.reload() {
+        // Compiling a bundle takes CPU time (every language's patterns): keep it off the
+        // executor threads that serve requests.
+        let handle = policy.clone();
+        let reloaded = match tokio::task::spawn_blocking(move || handle.reload()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(version = %before, "policy reload task failed, keeping the current bundle: {e}");
+                continue;
+            }
+        };
+        match reloaded {
             Ok(v) if v == before => tracing::info!(version = %v, "policy reloaded: unchanged"),
             Ok(v) => tracing::info!(from = %before, to = %v, "policy reloaded"),
             Err(e) => {
