@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::load::{LoadedBundle, PolicyError, PolicyIssue, load_dir};
-use super::model::{Citation, CoreRuleDoc, Mode, PurposeRuleKind};
+use super::model::{BASE_LANGUAGE, Citation, ContentRuleDoc, CoreRuleDoc, Mode, PurposeRuleKind};
 use crate::scan::{RuleSpec, ScanBuildError, Scanner};
 
 /// A rule as the engine needs it: its id and whether it only records.
@@ -65,6 +65,8 @@ pub struct ContentRule {
     pub rule: RuleRef,
     /// Prohibited-use category.
     pub category: Arc<str>,
+    /// The languages the rule has terms in (`en` for its top-level terms), in bundle order.
+    pub languages: Vec<Arc<str>>,
 }
 
 /// Labelling text.
@@ -280,15 +282,23 @@ impl CompiledPolicy {
                     shadow: bundle_shadow || c.shadow,
                 },
                 category: Arc::from(c.category.as_str()),
+                languages: c.term_sets().map(|(tag, _, _)| Arc::from(tag)).collect(),
             })
             .collect();
-        let specs: Vec<RuleSpec<'_>> = b
+        // Every language's terms of a rule go into the one scanner entry of that rule, so a
+        // match in any language reports the rule. `TermsOfRule` maps the scanner's indices
+        // back to the file's JSON paths for error messages.
+        let terms: Vec<TermsOfRule> = b
             .content
             .content_rule
             .iter()
-            .map(|c| RuleSpec {
-                phrases: &c.phrases,
-                patterns: &c.patterns,
+            .map(TermsOfRule::new)
+            .collect();
+        let specs: Vec<RuleSpec<'_>> = terms
+            .iter()
+            .map(|t| RuleSpec {
+                phrases: &t.phrases,
+                patterns: &t.patterns,
             })
             .collect();
         let scanner = match Scanner::new(&specs) {
@@ -300,11 +310,11 @@ impl CompiledPolicy {
                         pattern,
                         reason,
                     } => (
-                        format!("/content_rule/{rule}/patterns/{pattern}"),
+                        TermsOfRule::path(&terms, rule, pattern, "patterns"),
                         format!("invalid pattern: {reason}"),
                     ),
                     ScanBuildError::EmptyPhrase { rule, phrase } => (
-                        format!("/content_rule/{rule}/phrases/{phrase}"),
+                        TermsOfRule::path(&terms, rule, phrase, "phrases"),
                         "phrase is empty after normalisation".to_owned(),
                     ),
                     other => (String::new(), other.to_string()),
@@ -378,6 +388,51 @@ impl CompiledPolicy {
     /// Whether any content rule exists.
     pub fn has_content_rules(&self) -> bool {
         !self.content_rules.is_empty()
+    }
+}
+
+/// One content rule's terms in all its languages, flattened for the scanner, with the place
+/// each came from (language tag, first index in the flat list) for error paths.
+struct TermsOfRule {
+    phrases: Vec<String>,
+    patterns: Vec<String>,
+    /// `(tag, first phrase index, first pattern index)` per term set, in order.
+    starts: Vec<(String, usize, usize)>,
+}
+
+impl TermsOfRule {
+    fn new(rule: &ContentRuleDoc) -> Self {
+        let mut t = TermsOfRule {
+            phrases: Vec::new(),
+            patterns: Vec::new(),
+            starts: Vec::new(),
+        };
+        for (tag, phrases, patterns) in rule.term_sets() {
+            t.starts
+                .push((tag.to_owned(), t.phrases.len(), t.patterns.len()));
+            t.phrases.extend_from_slice(phrases);
+            t.patterns.extend_from_slice(patterns);
+        }
+        t
+    }
+
+    /// The JSON path of flat term `index` (a phrase or a pattern, per `kind`) of rule `rule`:
+    /// `/content_rule/3/patterns/1` for English, `/content_rule/3/lang/de/patterns/0` otherwise.
+    fn path(all: &[TermsOfRule], rule: usize, index: usize, kind: &str) -> String {
+        let Some(t) = all.get(rule) else {
+            return format!("/content_rule/{rule}");
+        };
+        let start_of = |(_, phrase, pattern): &(String, usize, usize)| {
+            if kind == "phrases" { *phrase } else { *pattern }
+        };
+        let set = t.starts.iter().rev().find(|s| start_of(s) <= index);
+        match set {
+            Some(s @ (tag, _, _)) if tag != BASE_LANGUAGE => format!(
+                "/content_rule/{rule}/lang/{tag}/{kind}/{}",
+                index - start_of(s)
+            ),
+            _ => format!("/content_rule/{rule}/{kind}/{index}"),
+        }
     }
 }
 

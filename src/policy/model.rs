@@ -223,9 +223,45 @@ pub struct ContentRuleDoc {
     /// Regex patterns over normalised text.
     #[serde(default)]
     pub patterns: Vec<String>,
+    /// Terms in other languages, keyed by language tag (`de`, `fr`, …). The rule's own
+    /// `phrases` and `patterns` are its English ([`BASE_LANGUAGE`]) terms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lang: BTreeMap<String, LanguageTerms>,
     /// Record would-be denials only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shadow: bool,
+}
+
+/// The language of a content rule's top-level `phrases` and `patterns`.
+pub const BASE_LANGUAGE: &str = "en";
+
+/// A content rule's phrases and patterns in one language (`[content_rule.lang.<tag>]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageTerms {
+    /// Phrases, matched after normalisation on word boundaries.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    /// Regex patterns over normalised text.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+}
+
+impl ContentRuleDoc {
+    /// Every term set of the rule, tagged with its language: the English base terms first
+    /// (when there are any), then each `lang` table in tag order.
+    pub fn term_sets(&self) -> impl Iterator<Item = (&str, &[String], &[String])> + '_ {
+        let base = (!self.phrases.is_empty() || !self.patterns.is_empty()).then_some((
+            BASE_LANGUAGE,
+            self.phrases.as_slice(),
+            self.patterns.as_slice(),
+        ));
+        base.into_iter().chain(
+            self.lang
+                .iter()
+                .map(|(tag, t)| (tag.as_str(), t.phrases.as_slice(), t.patterns.as_slice())),
+        )
+    }
 }
 
 /// `content.toml`.
