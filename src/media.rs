@@ -17,7 +17,23 @@ impl MediaType {
     /// Parse a header value; `None` for anything that is not a media type.
     pub(crate) fn parse(value: &[u8]) -> Option<MediaType> {
         let text = std::str::from_utf8(value).ok()?.trim();
-        let mime: Mime = text.parse().ok()?;
+        // RFC 9110 allows white space before `;` (`application/json ;charset=utf-8`); `mime`
+        // does not: drop it (outside quoted strings).
+        let mut tidy = String::with_capacity(text.len());
+        let mut quoted = false;
+        let mut escaped = false;
+        for c in text.chars() {
+            if quoted {
+                quoted = escaped || c != '"';
+                escaped = !escaped && c == '\\';
+            } else if c == '"' {
+                quoted = true;
+            } else if c == ';' {
+                tidy.truncate(tidy.trim_end().len());
+            }
+            tidy.push(c);
+        }
+        let mime: Mime = tidy.parse().ok()?;
         // `mime` accepts an empty subtype name before a suffix (`application/+json`); a media
         // type needs a name.
         let name = mime.subtype().as_str();

@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-/// Non-ASCII characters whose UTS #39 confusable prototype is ASCII, mapped to that prototype in
-/// lower case: Cyrillic `а` → `a`, Greek `ο` → `o`, Cherokee `Ꭺ` → `a`, … Computed once from the
+/// Non-ASCII characters whose UTS #39 confusable prototype is ASCII, mapped to that prototype:
+/// Cyrillic `а` → `a`, Greek `ο` → `o`, Greek `Ν` → `N`, Cherokee `Ꭺ` → `A`, … Computed once from the
 /// `unicode-security` crate's confusables data (Unicode's `confusables.txt`), not hand-typed.
 fn skeleton_table() -> &'static HashMap<char, Box<str>> {
     static TABLE: OnceLock<HashMap<char, Box<str>>> = OnceLock::new();
@@ -35,7 +35,7 @@ fn skeleton_table() -> &'static HashMap<char, Box<str>> {
                 && proto.is_ascii()
                 && proto.bytes().all(|b| b.is_ascii_alphanumeric())
             {
-                table.insert(c, proto.to_ascii_lowercase().into_boxed_str());
+                table.insert(c, proto.into_boxed_str());
             }
         }
         table
@@ -47,7 +47,9 @@ pub(crate) fn warm_up() {
     let _ = skeleton_table();
 }
 
-/// Look-alike letters of other scripts replaced by the ASCII letters they imitate.
+/// Look-alike letters of other scripts replaced by the ASCII letters they imitate. Run on the
+/// raw text, before case folding: a capital Greek `Ν` imitates `N`, while its lower case `ν`
+/// imitates `v`.
 pub(crate) fn skeleton(text: &str, out: &mut String) -> bool {
     if text.is_ascii() {
         return false;
@@ -140,106 +142,108 @@ const MAX_AMBIGUOUS: usize = 6;
 
 /// Fold one leet word: ambiguous characters (`1 ! |`) are read so that the word is one the rules
 /// know, if some reading is; otherwise as `l` next to an `l` (`ki11`, `k1ll`) and as `i` elsewhere.
-fn fold_word(word: &[u8], knows: &dyn Fn(&str) -> bool) -> (Vec<u8>, bool) {
-    let mut folded: Vec<u8> = word.iter().map(|&b| leet(b).unwrap_or(b)).collect();
+/// Returns the folded word and whether the rules know it.
+fn fold_word(word: &[char], knows: &dyn Fn(&str) -> bool) -> (String, bool) {
+    let mut folded: Vec<char> = word.iter().map(|&c| ascii_leet(c).unwrap_or(c)).collect();
     let ambiguous: Vec<usize> = word
         .iter()
         .enumerate()
-        .filter(|(_, b)| matches!(b, b'1' | b'!' | b'|'))
+        .filter(|(_, c)| matches!(c, '1' | '!' | '|'))
         .map(|(i, _)| i)
         .collect();
-    let mut chosen = false;
+    let text = |f: &[char]| f.iter().collect::<String>();
     if ambiguous.is_empty() {
-        chosen = std::str::from_utf8(&folded).is_ok_and(knows);
-    } else {
-        if ambiguous.len() <= MAX_AMBIGUOUS {
-            for mask in 0u32..(1 << ambiguous.len()) {
-                for (k, &i) in ambiguous.iter().enumerate() {
-                    if let Some(b) = folded.get_mut(i) {
-                        *b = if mask & (1 << k) != 0 { b'l' } else { b'i' };
-                    }
-                }
-                if std::str::from_utf8(&folded).is_ok_and(knows) {
-                    chosen = true;
-                    break;
+        let w = text(&folded);
+        let known = knows(&w);
+        return (w, known);
+    }
+    if ambiguous.len() <= MAX_AMBIGUOUS {
+        for mask in 0u32..(1 << ambiguous.len()) {
+            for (k, &i) in ambiguous.iter().enumerate() {
+                if let Some(c) = folded.get_mut(i) {
+                    *c = if mask & (1 << k) != 0 { 'l' } else { 'i' };
                 }
             }
-        }
-        if !chosen {
-            let near_l = |i: usize| {
-                [i.wrapping_sub(1), i + 1]
-                    .iter()
-                    .any(|&j| matches!(word.get(j), Some(b'l' | b'1' | b'|')))
-            };
-            for &i in &ambiguous {
-                if let Some(b) = folded.get_mut(i) {
-                    *b = if near_l(i) { b'l' } else { b'i' };
-                }
+            let w = text(&folded);
+            if knows(&w) {
+                return (w, true);
             }
         }
     }
-    (folded, chosen)
+    let near_l = |i: usize| {
+        [i.wrapping_sub(1), i + 1]
+            .iter()
+            .any(|&j| matches!(word.get(j), Some('l' | '1' | '|')))
+    };
+    for &i in &ambiguous {
+        if let Some(c) = folded.get_mut(i) {
+            *c = if near_l(i) { 'l' } else { 'i' };
+        }
+    }
+    (text(&folded), false)
 }
 
-/// Leetspeak folded inside words: in a run of ASCII letters, digits and `@ $ ! | +`, that has
-/// at least two letters and at least one leet character, each leet character becomes its letter
-/// (`k1ll` → `kill`, `h4ck3r` → `hacker`, `p@$$word` → `password`). Numbers (`2024`) and short
-/// words (`4k`, `b2`) are left alone; a word with a single letter (`m057`) is folded only into a
-/// word the rules use. `knows` tells the words the rules use,
-/// to read `1` as `i` or `l`.
+/// Leetspeak folded inside words: in a run of letters (any script), digits and `@ $ ! | +`,
+/// that has at least two letters and at least one leet character, each leet character becomes
+/// its letter (`k1ll` → `kill`, `h4ck3r` → `hacker`, `p@$$word` → `password`, `f4łszywy` →
+/// `fałszywy`). Numbers (`2024`) and short words (`4k`, `b2`) are left alone; a word with a
+/// single letter (`m057`) is folded only into a word the rules use. `knows` tells the words the
+/// rules use, to read `1` as `i` or `l`.
 pub(crate) fn leetspeak(text: &str, knows: &dyn Fn(&str) -> bool, out: &mut String) -> bool {
-    let bytes = text.as_bytes();
-    let is_part =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$' | b'!' | b'|' | b'+');
+    let is_part = |c: char| c.is_alphanumeric() || matches!(c, '@' | '$' | '!' | '|' | '+');
+    let chars: Vec<char> = text.chars().collect();
     let mut changed = false;
-    let mut folded: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut folded = String::with_capacity(text.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let Some(&b) = bytes.get(i) else { break };
-        if !is_part(b) {
-            folded.push(b);
+    while i < chars.len() {
+        let Some(&c) = chars.get(i) else { break };
+        if !is_part(c) {
+            folded.push(c);
             i += 1;
             continue;
         }
         let start = i;
-        while bytes.get(i).copied().is_some_and(is_part) {
+        while chars.get(i).copied().is_some_and(is_part) {
             i += 1;
         }
         // `!`, `|` and `+` that end a run are punctuation (`kill!`), not letters.
         let mut end = i;
         while end > start
-            && bytes
+            && chars
                 .get(end - 1)
-                .is_some_and(|b| matches!(b, b'!' | b'|' | b'+'))
+                .is_some_and(|c| matches!(c, '!' | '|' | '+'))
         {
             end -= 1;
         }
-        let word = bytes.get(start..end).unwrap_or(&[]);
-        let letters = word.iter().filter(|b| b.is_ascii_alphabetic()).count();
-        let leets = word.iter().filter(|&&b| leet(b).is_some()).count();
+        let word = chars.get(start..end).unwrap_or(&[]);
+        let letters = word.iter().filter(|c| c.is_alphabetic()).count();
+        let leets = word.iter().filter(|&&c| ascii_leet(c).is_some()).count();
         let foldable = word
             .iter()
-            .all(|&b| b.is_ascii_alphabetic() || leet(b).is_some());
+            .all(|&c| c.is_alphabetic() || ascii_leet(c).is_some());
         let mut done = false;
         if leets > 0 && foldable && letters >= 1 && word.len() >= 3 {
             // A word of mostly digits (`m057`) is folded only into a word the rules know.
             let (word_folded, known) = fold_word(word, knows);
             if letters >= 2 || known {
-                folded.extend_from_slice(&word_folded);
+                folded.push_str(&word_folded);
                 changed = true;
                 done = true;
             }
         }
         if !done {
-            folded.extend_from_slice(word);
+            folded.extend(word);
         }
-        folded.extend_from_slice(bytes.get(end..i).unwrap_or(&[]));
+        folded.extend(chars.get(end..i).unwrap_or(&[]));
     }
     if changed {
-        // Only ASCII bytes were replaced by ASCII bytes.
-        out.push_str(&String::from_utf8_lossy(&folded));
+        out.push_str(&folded);
     }
     changed
+}
+
+fn ascii_leet(c: char) -> Option<char> {
+    u8::try_from(c).ok().and_then(leet).map(char::from)
 }
 
 /// Characters that separate spelled-out letters (`i.g.n.o.r.e`, `k i l l`, `p-h-i-s-h`).
@@ -276,9 +280,12 @@ pub(crate) fn separators(text: &str, out: &mut String) -> bool {
             let mut letters = vec![c];
             let mut j = i + 1;
             while chars.get(j) == Some(&sep) && single(j + 1) {
+                // The letter starts a run of its own when the same other separator follows it
+                // twice (`s i_n_s`, not `l s-l`).
                 let next = chars.get(j + 2).copied();
-                let starts_other_run =
-                    next.is_some_and(|n| n != sep && is_separator(n)) && single(j + 3);
+                let starts_other_run = next.is_some_and(|n| n != sep && is_separator(n))
+                    && single(j + 3)
+                    && chars.get(j + 4).copied() == next;
                 if starts_other_run {
                     break;
                 }
@@ -371,6 +378,10 @@ mod tests {
         );
         assert_eq!(run(leet, "k1l1 p41n1e$$").as_deref(), Some("kill painless"));
         assert_eq!(run(leet, "m057 my$e1f").as_deref(), Some("most myself"));
+        assert_eq!(
+            run(leet, "f4łszywy d0wód").as_deref(),
+            Some("fałszywy dowód")
+        );
         // Punctuation after a word, numbers and one-letter words are left alone.
         for benign in [
             "kill! now",
@@ -397,6 +408,10 @@ mod tests {
         assert_eq!(
             run(separators, "p-h-i-s-h-i-n-g mail").as_deref(),
             Some("phishing mail")
+        );
+        assert_eq!(
+            run(separators, "h.o.e.v.e.e.l s-l-a-a-p-p-i-l-l-e-n moet").as_deref(),
+            Some("hoeveel slaappillen moet")
         );
         assert_eq!(
             run(separators, "ph*ish*ing and **ign**ore").as_deref(),

@@ -38,11 +38,15 @@ mod fold;
 mod json;
 mod matcher;
 mod normalize;
+mod quote;
 mod text;
 mod views;
 
 pub use body::{ExtractError, extract_body};
 pub use matcher::{Detector, RuleMatches, RuleMatchesIter, RuleSpec, ScanBuildError, Scanner};
 pub use normalize::{TooLong, is_ignorable, normalize, normalize_bounded, normalize_into};
+pub use quote::{CueSpec, Cues};
 pub use text::{Role, ScanText};
+
+pub(crate) use quote::Reading;
 pub use views::View;

@@ -20,6 +20,7 @@
 //! of its own) is not built and not scanned.
 
 use super::matcher::Scanner;
+use super::normalize::normalize_into;
 use super::text::ScanText;
 use super::{decode, fold};
 
@@ -93,7 +94,7 @@ impl View {
         match self {
             View::Normalized => false,
             View::Conversation => text.conversation_into(out),
-            View::Skeleton => fold::skeleton(norm, out),
+            View::Skeleton => each_raw_folded(text, out, fold::skeleton),
             View::Diacritics => fold::diacritics(norm, out),
             View::Leet => fold::leetspeak(norm, &|w| scanner.knows_word(w), out),
             View::Separators => fold::separators(norm, out),
@@ -109,6 +110,23 @@ impl View {
 /// Whether there is any ASCII letter to rotate.
 fn fold_free(norm: &str) -> bool {
     norm.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Fold the raw text of every segment and normalise what changed into one segment each.
+fn each_raw_folded(text: &ScanText, out: &mut String, fold: fn(&str, &mut String) -> bool) -> bool {
+    let mut folded = String::new();
+    let mut any = false;
+    for seg in text.raw_segments() {
+        folded.clear();
+        if fold(&seg.raw, &mut folded) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            normalize_into(&folded, out);
+            any = true;
+        }
+    }
+    any
 }
 
 /// Run a decoder over the raw text of every segment.

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use super::Verdict;
 use crate::engine::DecisionInput;
-use crate::policy::{CompiledPolicy, RuleRef};
-use crate::scan::{Detector, RuleMatches, ScanText, View};
+use crate::policy::{CompiledPolicy, QuotedUse, RuleRef};
+use crate::scan::{Detector, Reading, ScanText, Scanner, View};
 use crate::tenants::TenantSettings;
 
 /// A prohibited use, by declared purpose or by content.
@@ -106,7 +106,9 @@ pub fn needs_content(route: &crate::context::RouteSpec, policy: &CompiledPolicy)
 /// The content rule that matches `text`, if any: the first enforced rule of the first view (in
 /// [`View::ALL`] order) where one matches, else the first shadowed match, so an enforced match is
 /// never hidden behind a shadowed one. Views are built one at a time and scanning stops at the
-/// first enforced match.
+/// first enforced match. A match that lies only in someone else's words (quoted, reported, the
+/// material of the feature's task) is dropped when the rule's `quoted` setting excuses it
+/// (`docs/content.md`).
 ///
 /// ```
 /// use raigate::engine::{TextOrigin, find_content_match};
@@ -123,10 +125,14 @@ pub fn find_content_match(
     text: &ScanText,
     origin: TextOrigin<'_>,
 ) -> Option<ContentMatch> {
-    let _ = origin;
+    let (TextOrigin::Request { feature } | TextOrigin::Response { feature }) = origin;
+    let quoted_input = feature
+        .and_then(|f| policy.feature(f))
+        .is_some_and(|f| f.quoted_input);
     let rules = policy.content_rules();
     let scanner = policy.scanner();
     let mut buf = String::new();
+    let mut reading: Option<Reading> = None;
     let mut shadowed: Option<ContentMatch> = None;
     for view in View::ALL {
         let matches = if view == View::Normalized {
@@ -136,19 +142,22 @@ pub fn find_content_match(
         } else {
             continue;
         };
-        let found = |i: usize, matches: &RuleMatches| {
-            let rule = rules.get(i)?;
-            Some(ContentMatch {
+        for i in matches.iter() {
+            let (Some(rule), Some(detector)) = (rules.get(i), matches.detector(i)) else {
+                continue;
+            };
+            if rule.quoted != QuotedUse::Never {
+                let r = reading.get_or_insert_with(|| policy.cues().read(text, quoted_input));
+                if excused(policy, r, i, rule.quoted) {
+                    continue;
+                }
+            }
+            let m = ContentMatch {
                 index: i,
                 rule: rule.rule.clone(),
                 category: rule.category.clone(),
-                detector: matches.detector(i)?,
+                detector,
                 view,
-            })
-        };
-        for i in matches.iter() {
-            let Some(m) = found(i, &matches) else {
-                continue;
             };
             if !m.rule.shadow {
                 return Some(m);
@@ -159,6 +168,39 @@ pub fn find_content_match(
         }
     }
     shadowed
+}
+
+/// Whether rule `rule`'s match lies only in someone else's words, in a way its `quoted` setting
+/// excuses: not in the requester's own words, no request to reproduce the quoted words, and
+/// either only in quotations marked as examples, or `excused`, or `excused-unless-addressed`
+/// with quoted words that do not address the AI.
+fn excused(policy: &CompiledPolicy, reading: &Reading, rule: usize, quoted: QuotedUse) -> bool {
+    if !reading.has_quoted || reading.requests_quoted {
+        return false;
+    }
+    let scanner = policy.scanner();
+    if matches_in_any_view(scanner, &reading.own, rule) {
+        return false;
+    }
+    if !matches_in_any_view(scanner, &reading.unmentioned, rule) {
+        return true;
+    }
+    match quoted {
+        QuotedUse::Excused => true,
+        QuotedUse::ExcusedUnlessAddressed => !reading.quoted_addresses_ai,
+        _ => false,
+    }
+}
+
+fn matches_in_any_view(scanner: &Scanner, text: &ScanText, rule: usize) -> bool {
+    let mut buf = String::new();
+    View::ALL.into_iter().any(|view| {
+        if view == View::Normalized {
+            scanner.scan(text.as_str()).contains(rule)
+        } else {
+            view.build(text, scanner, &mut buf) && scanner.scan(&buf).contains(rule)
+        }
+    })
 }
 
 /// The content rule that denies the request, if any (see [`find_content_match`]).

@@ -287,7 +287,7 @@ struct Inner {
     vocabulary: std::collections::HashSet<Box<str>>,
 }
 
-/// The ASCII words of at least three letters in a phrase or a pattern's source (escapes such as
+/// The words of at least three letters in a phrase or a pattern's source (escapes such as
 /// `\b` and `\w` removed first).
 fn words_of(source: &str, into: &mut std::collections::HashSet<Box<str>>) {
     let mut word = String::new();
@@ -300,10 +300,10 @@ fn words_of(source: &str, into: &mut std::collections::HashSet<Box<str>>) {
         if c == '\\' {
             escaped = true;
         }
-        if c.is_ascii_lowercase() {
+        if c.is_alphabetic() {
             word.push(c);
         } else {
-            if word.len() >= 3 {
+            if word.chars().count() >= 3 {
                 into.insert(word.as_str().into());
             }
             word.clear();
@@ -526,7 +526,7 @@ impl Scanner {
         })
     }
 
-    /// Whether `word` (lower-case ASCII) is one of the words the rules' phrases and patterns
+    /// Whether `word` (normalised) is one of the words the rules' phrases and patterns
     /// are written with. The leetspeak view uses it to read an ambiguous character the way the
     /// rules would (`c10n3` as `clone`, `v01ce` as `voice`).
     pub fn knows_word(&self, word: &str) -> bool {
