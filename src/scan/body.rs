@@ -12,7 +12,8 @@
 //!    ([`ScanText::binary_parts`]), unless they are JSON.
 //! 4. `application/x-www-form-urlencoded`: every value.
 //! 5. Anything else that is UTF-8 text without binary control characters (any `text/*` in
-//!    UTF-8, and text behind a binary or missing type) is one text segment.
+//!    UTF-8, and text behind a binary or missing type) is one text segment; a `text/*` body
+//!    in UTF-8 (declared or by default) that is not valid UTF-8 is malformed.
 //! 6. The rest is [`ExtractError::Unscannable`]: the route's `unscannable` setting decides.
 //!
 //! The normalised text is bounded by the same limit as the body.
@@ -191,6 +192,11 @@ fn read_entity(
         Ok(text) if is_textual(text) => out
             .push(text, Role::Other, false)
             .map_err(|t| ExtractError::TooLarge { limit: t.limit }),
+        // Text in UTF-8 (declared, or the default) that is not: the body is not what it says.
+        Err(e) if media.is_some_and(MediaType::is_text) => Err(ExtractError::Malformed(format!(
+            "the text request body is not valid UTF-8 (valid up to byte {})",
+            e.valid_up_to()
+        ))),
         _ => Err(ExtractError::Unscannable {
             reason: match media {
                 Some(m) if m.is_text() => {
@@ -562,7 +568,7 @@ mod tests {
         ));
         assert!(matches!(
             extract(Some("text/plain"), b"caf\xe9"),
-            Err(ExtractError::Unscannable { .. })
+            Err(ExtractError::Malformed(_))
         ));
         let t = extract(Some("application/octet-stream"), b"Plain words").unwrap_or_default();
         assert_eq!(t.as_str(), "plain words");

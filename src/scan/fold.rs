@@ -35,6 +35,13 @@ fn skeleton_table() -> &'static HashMap<char, Box<str>> {
                 && proto.is_ascii()
                 && proto.bytes().all(|b| b.is_ascii_alphanumeric())
             {
+                // UTS #39 makes `l` the prototype of capital `I` look-alikes (Cyrillic `І`,
+                // Greek `Ι`); a capital letter that looks like `I` is read as `I`.
+                let proto = if proto == "l" && c.is_uppercase() {
+                    "I".to_owned()
+                } else {
+                    proto
+                };
                 table.insert(c, proto.into_boxed_str());
             }
         }

@@ -77,6 +77,8 @@ struct Sink<'a> {
     limit: usize,
     /// `out` went past `limit`: stop.
     over: bool,
+    /// `out.len()` when this normalisation started.
+    out_start: usize,
 }
 
 impl<'a> Sink<'a> {
@@ -88,6 +90,7 @@ impl<'a> Sink<'a> {
             scratch: String::new(),
             limit,
             over: false,
+            out_start: 0,
         }
     }
 
@@ -230,7 +233,7 @@ fn simple_fold(c: char) -> Option<char> {
 }
 
 /// Normalise a chunk that contains non-ASCII characters.
-fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
+fn push_unicode(chunk: &str, offset: usize, sink: &mut Sink<'_>) {
     // Fast path: every character is simple (no white space, nothing
     // ignorable, nothing that composes or decomposes).
     let saved = (sink.out.len(), sink.wrote, sink.pending_space);
@@ -255,7 +258,7 @@ fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
         || unicode_normalization::is_nfkc_quick(chunk.chars())
             != unicode_normalization::IsNormalized::Yes
     {
-        push_unicode_full(chunk, sink);
+        push_unicode_full(chunk, offset, sink);
         return;
     }
     // The chunk is already NFKC: fold it; only if folding changed something
@@ -295,9 +298,16 @@ fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
 }
 
 /// The full pipeline: drop ignorables, NFKC, fold, NFKC.
-fn push_unicode_full(chunk: &str, sink: &mut Sink<'_>) {
+fn push_unicode_full(chunk: &str, offset: usize, sink: &mut Sink<'_>) {
+    // CPU budget: a bounded normalisation stops once this chunk's output is more than
+    // [`MAX_EXPANSION`] times the input read so far (NFKC expands U+FDFA 18-fold; text people
+    // write stays well under 2), so an expanding body costs microseconds, not the time to fill
+    // the whole limit.
+    let read = std::cell::Cell::new(offset);
+    let bounded = sink.limit != usize::MAX;
     let chars = chunk
         .chars()
+        .inspect(|c| read.set(read.get() + c.len_utf8()))
         .filter(|&c| !is_ignorable(c))
         .map(|c| if c == '\u{130}' { 'I' } else { c })
         .nfkc()
@@ -308,8 +318,17 @@ fn push_unicode_full(chunk: &str, sink: &mut Sink<'_>) {
             return;
         }
         sink.push_char(c);
+        let written = sink.out.len().saturating_sub(sink.out_start);
+        if bounded && written > MAX_EXPANSION * read.get() + EXPANSION_SLACK {
+            sink.over = true;
+        }
     }
 }
+
+/// Most bytes of normalised output per byte of input in a bounded normalisation.
+const MAX_EXPANSION: usize = 4;
+/// Output allowed beyond [`MAX_EXPANSION`] (a few expanding characters in ordinary text).
+const EXPANSION_SLACK: usize = 4096;
 
 /// Normalise `input` and append the result to `out`.
 ///
@@ -332,11 +351,15 @@ pub struct TooLong {
 }
 
 /// [`normalize_into`], stopping as soon as `out` would hold more than `limit` bytes in all
-/// (what it held before counts). On `Err`, `out` holds a partial result: discard it. The work
-/// done is bounded by the input's length plus `limit`, whatever the input expands to.
+/// (what it held before counts), or a run of text expands more than fourfold (plus 4 KiB): NFKC
+/// turns one U+FDFA into 18 characters, and filling even a 1 MiB limit with them would cost
+/// tens of milliseconds. On `Err`, `out` holds a partial result: discard it. The work done is
+/// bounded by a small multiple of the input's length.
 pub fn normalize_bounded(input: &str, out: &mut String, limit: usize) -> Result<(), TooLong> {
     out.reserve(input.len().min(limit.saturating_sub(out.len())));
+    let out_start = out.len();
     let mut sink = Sink::new(out, limit);
+    sink.out_start = out_start;
     let bytes = input.as_bytes();
     // `input[run_start..i]` is a run of plain bytes and single spaces
     // (each followed by a plain byte) not yet written.
@@ -386,7 +409,7 @@ pub fn normalize_bounded(input: &str, out: &mut String, limit: usize) -> Result<
             // byte after an ASCII byte, or the ends of the input. The chunk
             // may contain ASCII control characters; the Unicode path drops
             // them.
-            push_unicode(input.get(start..end).unwrap_or(""), &mut sink);
+            push_unicode(input.get(start..end).unwrap_or(""), start, &mut sink);
             if sink.over {
                 return Err(TooLong { limit });
             }
@@ -752,5 +775,17 @@ mod tests {
         assert!(normalize_bounded("Hello!", &mut out, 11).is_err());
         let mut out = String::new();
         assert!(normalize_bounded(&"A".repeat(100), &mut out, 50).is_err());
+        // Expansion is bounded well before the limit; ordinary expanding characters are fine.
+        let input = "\u{FDFA}".repeat(100_000);
+        let mut out = String::new();
+        assert!(normalize_bounded(&input, &mut out, 1 << 30).is_err());
+        assert!(out.len() < 4096 + 4096, "{}", out.len());
+        let mut out = String::new();
+        assert!(
+            normalize_bounded(&"Grüße ﷺ ﬁne ㍿ words ".repeat(1000), &mut out, 1 << 30).is_ok()
+        );
+        // Short runs separated by spaces are bounded too.
+        let mut out = String::new();
+        assert!(normalize_bounded(&"\u{FDFA} ".repeat(100_000), &mut out, 1 << 30).is_err());
     }
 }

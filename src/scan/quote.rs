@@ -340,7 +340,7 @@ impl Cues {
         }
         if material {
             return Marked {
-                quoted: vec![0..raw.len()],
+                quoted: std::iter::once(0..raw.len()).collect(),
                 mentions: merge(mentions),
             };
         }
@@ -373,14 +373,19 @@ impl Cues {
         // A system turn that sets a task on someone else's words makes the user turns after it
         // material.
         let mut task_set = false;
+        // In a conversation, the turns carry the words; the other strings (the model's name,
+        // role names, ids) are the client's, never material.
+        let has_turns = segments.iter().any(|s| s.turn);
         let marks: Vec<Marked> = segments
             .iter()
             .map(|seg| {
                 if seg.role == Role::System && self.task.found_in(text.norm_of(seg)) {
                     task_set = true;
                 }
+                let carries_words = seg.turn || !has_turns;
                 let material = seg.role == Role::Tool
-                    || (seg.role != Role::System
+                    || (carries_words
+                        && seg.role != Role::System
                         && seg.role != Role::Assistant
                         && (quoted_input || (task_set && seg.role == Role::User)));
                 self.mark(seg, material)
@@ -391,7 +396,7 @@ impl Cues {
             let m = marks.get(i);
             i += 1;
             m.map_or_else(
-                || vec![0..seg.raw.len()],
+                || std::iter::once(0..seg.raw.len()).collect(),
                 |m| complement(0..seg.raw.len(), &m.quoted),
             )
         });
@@ -400,7 +405,7 @@ impl Cues {
             let m = marks.get(i);
             i += 1;
             m.map_or_else(
-                || vec![0..seg.raw.len()],
+                || std::iter::once(0..seg.raw.len()).collect(),
                 |m| complement(0..seg.raw.len(), &m.mentions),
             )
         });

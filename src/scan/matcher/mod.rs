@@ -267,11 +267,7 @@ struct Pattern {
     max_len: Option<usize>,
 }
 
-/// Literals that can only occur at word starts (positions whose previous
-/// byte is not an ASCII alphanumeric), looked up by a hash of their first
-/// four bytes (three-byte literals are entered once per possible fourth
-/// byte; one- and two-byte literals are probed separately).
-
+/// The compiled rules, shared by clones of a [`Scanner`].
 struct Inner {
     rule_count: usize,
     phrase_count: usize,

@@ -3,6 +3,10 @@
 
 use super::Literal;
 
+/// Literals that can only occur at word starts (positions whose previous
+/// byte is not an ASCII alphanumeric), looked up by a hash of their first
+/// four bytes (three-byte literals are entered once per possible fourth
+/// byte; one- and two-byte literals are probed separately).
 #[derive(Debug)]
 pub(super) struct WordIndex {
     /// 65536-bit Bloom filter over key hashes.
