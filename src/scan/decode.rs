@@ -93,9 +93,24 @@ fn push_segment(out: &mut String, text: &str) {
 }
 
 /// base64 and base64url runs of `raw` that decode to text.
+/// The bytes of the base64 and base64url alphabets (padding aside).
+const BASE64_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
+        b += 1;
+    }
+    t
+};
+
 pub(crate) fn base64(raw: &str, out: &mut String) -> bool {
-    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let is_b64 = |b: u8| BASE64_BYTE.get(usize::from(b)).copied().unwrap_or(false);
     let bytes = raw.as_bytes();
+    if bytes.len() < MIN_BASE64 {
+        return false;
+    }
     let before = out.len();
     let mut i = 0;
     while i < bytes.len() {
@@ -122,20 +137,25 @@ pub(crate) fn base64(raw: &str, out: &mut String) -> bool {
 
 /// rot13 of every ASCII letter of (normalised) `text`.
 pub(crate) fn rot13(text: &str, out: &mut String) -> bool {
+    let mut bytes = text.as_bytes().to_vec();
     let mut changed = false;
-    out.reserve(text.len());
-    out.extend(text.chars().map(|c| match c {
-        'a'..='m' | 'A'..='M' => {
-            changed = true;
-            char::from(c as u8 + 13)
+    for b in &mut bytes {
+        let base = match *b {
+            b'a'..=b'z' => b'a',
+            b'A'..=b'Z' => b'A',
+            _ => continue,
+        };
+        *b = base + (*b - base + 13) % 26;
+        changed = true;
+    }
+    // Only ASCII letters were replaced by ASCII letters: still UTF-8.
+    match String::from_utf8(bytes) {
+        Ok(s) if changed => {
+            out.push_str(&s);
+            true
         }
-        'n'..='z' | 'N'..='Z' => {
-            changed = true;
-            char::from(c as u8 - 13)
-        }
-        c => c,
-    }));
-    changed
+        _ => false,
+    }
 }
 
 /// `%XX` sequences decoded (the whole segment, when it has any and decodes to UTF-8).

@@ -197,6 +197,16 @@ fn fold_word(word: &[char], knows: &dyn Fn(&str) -> bool) -> (String, bool) {
 /// single letter (`m057`) is folded only into a word the rules use. `knows` tells the words the
 /// rules use, to read `1` as `i` or `l`.
 pub(crate) fn leetspeak(text: &str, knows: &dyn Fn(&str) -> bool, out: &mut String) -> bool {
+    // Most texts have no leet character next to a letter: say so in one pass over the bytes.
+    let bytes = text.as_bytes();
+    let letterish = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphabetic() || b >= 0x80);
+    let any = bytes.iter().enumerate().any(|(i, &b)| {
+        leet(b).is_some()
+            && (letterish(bytes.get(i.wrapping_sub(1))) || letterish(bytes.get(i + 1)))
+    });
+    if !any {
+        return false;
+    }
     let is_part = |c: char| c.is_alphanumeric() || matches!(c, '@' | '$' | '!' | '|' | '+');
     let chars: Vec<char> = text.chars().collect();
     let mut changed = false;
@@ -261,6 +271,37 @@ fn is_separator(c: char) -> bool {
     )
 }
 
+/// Whether ASCII `bytes` may hold a run the separators view joins: an emphasis marker touching a
+/// letter, or a single letter, a separator and another single letter (a one-pass check, so the
+/// view costs nothing on ordinary prose).
+fn maybe_separated(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let alnum = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii_alphanumeric() {
+            if matches!(b, b'*' | b'_' | b'~') && ((i > 0 && alnum(i - 1)) || alnum(i + 1)) {
+                return true;
+            }
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+            i += 1;
+        }
+        if i - start == 1
+            && i + 1 < n
+            && bytes.get(i).is_some_and(|&s| is_separator(char::from(s)))
+            && alnum(i + 1)
+            && !alnum(i + 2)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Markdown emphasis and strike-through markers.
 fn is_emphasis(c: char) -> bool {
     matches!(c, '*' | '_' | '~')
@@ -270,6 +311,9 @@ fn is_emphasis(c: char) -> bool {
 /// `p-h-i-s-h`, `b/o/m/b`: at least three single letters), and markdown emphasis markers that
 /// touch a letter removed (`ph*ish*ing`, `**ign**ore`, `__natural__`, `~~kill~~`).
 pub(crate) fn separators(text: &str, out: &mut String) -> bool {
+    if text.is_ascii() && !maybe_separated(text.as_bytes()) {
+        return false;
+    }
     let chars: Vec<char> = text.chars().collect();
     let letter = |i: usize| chars.get(i).copied().is_some_and(char::is_alphanumeric);
     // A single letter at `i`: a letter whose neighbours are not letters.

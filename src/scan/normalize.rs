@@ -254,9 +254,11 @@ fn push_unicode(chunk: &str, offset: usize, sink: &mut Sink<'_>) {
     sink.out.truncate(saved.0);
     (sink.wrote, sink.pending_space) = (saved.1, saved.2);
 
-    if chunk.chars().any(|c| is_ignorable(c) || c == '\u{130}')
-        || unicode_normalization::is_nfkc_quick(chunk.chars())
-            != unicode_normalization::IsNormalized::Yes
+    // The quick check first: it stops at the first character that is not NFKC (U+FDFA), so a
+    // long expanding run goes to the full path, and its budget, without a scan of its own.
+    if unicode_normalization::is_nfkc_quick(chunk.chars())
+        != unicode_normalization::IsNormalized::Yes
+        || chunk.chars().any(|c| is_ignorable(c) || c == '\u{130}')
     {
         push_unicode_full(chunk, offset, sink);
         return;

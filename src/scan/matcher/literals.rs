@@ -77,6 +77,17 @@ struct Info {
     exact: Option<LitSet>,
     /// A set of non-empty literals one of which occurs in every match.
     req: Option<LitSet>,
+    /// A set of non-empty literals one of which *starts* every match (so a word boundary
+    /// before the sub-expression anchors them).
+    prefix: Option<LitSet>,
+}
+
+/// An exact set used as a prefix set: only when it has no empty string.
+fn as_prefix(exact: &Option<LitSet>) -> Option<LitSet> {
+    exact
+        .as_ref()
+        .filter(|e| !e.is_empty() && e.keys().all(|k| !k.is_empty()))
+        .cloned()
 }
 
 /// A usable required set: non-empty, with no empty literal.
@@ -331,23 +342,27 @@ fn analyze(hir: &Hir) -> Info {
         HirKind::Empty => Info {
             exact: Some(singleton(Vec::new(), Anchor::No)),
             req: None,
+            prefix: None,
         },
         HirKind::Look(look) => Info {
             exact: Some(singleton(Vec::new(), look_anchor(*look))),
             req: None,
+            prefix: None,
         },
         HirKind::Literal(lit) => {
             let set = singleton(lit.0.to_vec(), Anchor::No);
             Info {
                 exact: Some(set.clone()),
-                req: Some(set),
+                req: Some(set.clone()),
+                prefix: Some(set),
             }
         }
         HirKind::Class(class) => {
             let set = class_literals(class);
             Info {
                 exact: set.clone(),
-                req: set,
+                req: set.clone(),
+                prefix: set,
             }
         }
         HirKind::Capture(cap) => analyze(&cap.sub),
@@ -355,6 +370,11 @@ fn analyze(hir: &Hir) -> Info {
             let sub = analyze(&rep.sub);
             let req = if rep.min >= 1 {
                 best(sub.req, sub.exact.clone())
+            } else {
+                None
+            };
+            let prefix = if rep.min >= 1 {
+                sub.prefix.clone()
             } else {
                 None
             };
@@ -366,7 +386,7 @@ fn analyze(hir: &Hir) -> Info {
                 }),
                 _ => None,
             };
-            Info { exact, req }
+            Info { exact, req, prefix }
         }
         HirKind::Concat(subs) => {
             let mut cur = singleton(Vec::new(), Anchor::No);
@@ -375,15 +395,34 @@ fn analyze(hir: &Hir) -> Info {
             // How the subs before the current one end: a literal restarting
             // after a prefix that always ends in a non-word byte is anchored.
             let mut prefix = Ends::UNKNOWN;
+            // The set that starts every match: the exact product up to the first sub that is
+            // not exact, followed by that sub's own prefix set.
+            let mut starts: Option<Option<LitSet>> = None;
             for sub in subs {
                 let info = analyze(sub);
                 let sub_ends = ends(sub);
                 req = best(req, info.req);
+                // A sub that starts with known literals, after subs that end at a word
+                // boundary: those literals are anchored there.
+                if info.exact.is_none()
+                    && let Some(p) = info.prefix.clone()
+                    && prefix.anchors()
+                {
+                    req = best(req, Some(anchor_after(prefix, p)));
+                }
                 match info.exact {
                     Some(e) if cur.len().saturating_mul(e.len()) <= SET_LIMIT => {
                         cur = product(&cur, &e);
                     }
                     other => {
+                        if starts.is_none() {
+                            starts = Some(match &info.prefix {
+                                Some(p) if cur.len().saturating_mul(p.len()) <= SET_LIMIT => {
+                                    as_prefix(&Some(product(&cur, p)))
+                                }
+                                _ => as_prefix(&Some(cur.clone())),
+                            });
+                        }
                         whole = false;
                         let restart = match other.filter(|e| e.len() <= SET_LIMIT) {
                             Some(e) => anchor_after(prefix, e),
@@ -401,20 +440,33 @@ fn analyze(hir: &Hir) -> Info {
             if whole {
                 Info {
                     req: best(req, Some(cur.clone())),
+                    prefix: as_prefix(&Some(cur.clone())),
                     exact: Some(cur),
                 }
             } else {
                 Info {
                     req: best(req, Some(cur)),
                     exact: None,
+                    prefix: starts.flatten(),
                 }
             }
         }
         HirKind::Alternation(subs) => {
             let mut exact = Some(LitSet::new());
             let mut req = Some(LitSet::new());
+            let mut prefix = Some(LitSet::new());
             for sub in subs {
                 let info = analyze(sub);
+                let sub_prefix = info.prefix.or_else(|| as_prefix(&info.exact));
+                prefix = match (prefix, sub_prefix) {
+                    (Some(mut acc), Some(p)) if acc.len() + p.len() <= SET_LIMIT => {
+                        for (k, f) in p {
+                            set_insert(&mut acc, k, f);
+                        }
+                        Some(acc)
+                    }
+                    _ => None,
+                };
                 let sub_req = best(info.req, info.exact.clone());
                 exact = match (exact, info.exact) {
                     (Some(mut acc), Some(e)) if acc.len() + e.len() <= SET_LIMIT => {
@@ -435,7 +487,7 @@ fn analyze(hir: &Hir) -> Info {
                     _ => None,
                 };
             }
-            Info { exact, req }
+            Info { exact, req, prefix }
         }
     }
 }

@@ -57,7 +57,7 @@ mod tests;
 mod word_index;
 
 use super::normalize::normalize;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use boundary::{boundary_after, boundary_before, is_word_char};
 use literals::{Anchor, required_literals};
 use regex_automata::{Input, meta};
@@ -267,6 +267,16 @@ struct Pattern {
     max_len: Option<usize>,
 }
 
+/// Literals that may start anywhere (not only at word starts).
+struct Anywhere {
+    /// Finds the next position where one of them starts.
+    ac: AhoCorasick,
+    /// Literal ids, per automaton pattern.
+    ids: Vec<u32>,
+    /// Literal ids by first byte.
+    by_first: Vec<Vec<u32>>,
+}
+
 /// The compiled rules, shared by clones of a [`Scanner`].
 struct Inner {
     rule_count: usize,
@@ -275,7 +285,7 @@ struct Inner {
     word: WordIndex,
     word_literal_count: usize,
     /// Unanchored literals: automaton and, per automaton pattern, literal id.
-    anywhere: Option<(AhoCorasick, Vec<u32>)>,
+    anywhere: Option<Anywhere>,
     patterns: Vec<Pattern>,
     /// Patterns without a usable literal: set and, per set member, pattern id.
     fallback: Option<(regex::RegexSet, Vec<u32>)>,
@@ -325,7 +335,7 @@ impl fmt::Debug for Scanner {
             .field("word_start_literals", &i.word_literal_count)
             .field(
                 "anywhere_literals",
-                &i.anywhere.as_ref().map_or(0, |(_, ids)| ids.len()),
+                &i.anywhere.as_ref().map_or(0, |a| a.ids.len()),
             )
             .field(
                 "unanchored_patterns",
@@ -488,13 +498,27 @@ impl Scanner {
             let pats = anywhere_ids
                 .iter()
                 .filter_map(|&id| literals.get(id as usize).map(|l| &l.bytes[..]));
+            // Leftmost-first finds the next position where some literal starts with the
+            // SIMD prefilter (Teddy); every literal starting there is then compared, and the
+            // search resumes one byte later, so overlapping occurrences are all seen.
             let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
+                .match_kind(MatchKind::LeftmostFirst)
                 .prefilter(true)
                 .build(pats)
                 .map_err(|e| ScanBuildError::Build(e.to_string()))?;
-            Some((ac, anywhere_ids))
+            let mut by_first: Vec<Vec<u32>> = vec![Vec::new(); 256];
+            for &id in &anywhere_ids {
+                if let Some(first) = literals.get(id as usize).and_then(|l| l.bytes.first())
+                    && let Some(list) = by_first.get_mut(usize::from(*first))
+                {
+                    list.push(id);
+                }
+            }
+            Some(Anywhere {
+                ac,
+                ids: anywhere_ids,
+                by_first,
+            })
         };
         let fallback = if fallback_sources.is_empty() {
             None
@@ -563,11 +587,27 @@ impl Scanner {
         inner
             .word
             .scan(&inner.literals, text, |id, s, e| state.on_hit(id, s, e));
-        if let Some((ac, ids)) = &inner.anywhere {
-            for m in ac.find_overlapping_iter(text) {
-                if let Some(&id) = ids.get(m.pattern().as_usize()) {
-                    state.on_hit(id, m.start(), m.end());
+        if let Some(any) = &inner.anywhere {
+            let bytes = text.as_bytes();
+            let mut at = 0;
+            while at < bytes.len() {
+                let Some(m) = any.ac.find(aho_corasick::Input::new(text).range(at..)) else {
+                    break;
+                };
+                let start = m.start();
+                let rest = bytes.get(start..).unwrap_or(&[]);
+                let candidates = rest
+                    .first()
+                    .and_then(|&b| any.by_first.get(usize::from(b)))
+                    .map_or(&[][..], Vec::as_slice);
+                for &id in candidates {
+                    if let Some(lit) = inner.literals.get(id as usize)
+                        && rest.starts_with(&lit.bytes)
+                    {
+                        state.on_hit(id, start, start + lit.bytes.len());
+                    }
                 }
+                at = start + 1;
             }
         }
         state.finish();

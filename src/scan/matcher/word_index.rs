@@ -3,20 +3,22 @@
 
 use super::Literal;
 
-/// Literals that can only occur at word starts (positions whose previous
-/// byte is not an ASCII alphanumeric), looked up by a hash of their first
-/// four bytes (three-byte literals are entered once per possible fourth
-/// byte; one- and two-byte literals are probed separately).
+/// Literals that can only occur at word starts (positions whose previous byte is not an ASCII
+/// alphanumeric), looked up by a hash of their first eight bytes (literals of 8 bytes or more),
+/// four bytes (4 to 7) or all their bytes (shorter ones). Keying long literals on eight bytes
+/// keeps a common first word (`how `, `jak `, `wie `, shared by thousands of multilingual
+/// literals) from sending every occurrence of that word to the comparison loop.
 #[derive(Debug)]
 pub(super) struct WordIndex {
-    /// 65536-bit Bloom filter over key hashes.
+    /// `2^HASH_BITS`-bit Bloom filter over key hashes.
     bloom: Box<[u64]>,
     /// `2^BUCKET_BITS + 1` offsets into `entries`.
     offsets: Box<[u32]>,
     /// Literals grouped by bucket.
     entries: Box<[Entry]>,
-    /// Bit `l` set when some literal is `l` (1 or 2) bytes long.
-    short_lens: u8,
+    /// Bit `l` set when some literal is keyed on `l` bytes: 1, 2, 3, 4 (literals of 4 to 7
+    /// bytes) or 8 (8 bytes or more).
+    key_lens: u16,
     /// Whether every literal starts with an ASCII alphanumeric or a
     /// non-ASCII byte, so other positions need not be looked up.
     word_first: bool,
@@ -32,11 +34,24 @@ struct Entry {
     id: u32,
 }
 
-const BUCKET_BITS: u32 = 12;
+/// Bits of a key hash: the Bloom filter has `2^HASH_BITS` bits (128 KiB).
+const HASH_BITS: u32 = 20;
+const BUCKET_BITS: u32 = 16;
+
+/// The key of the first `len` (1 to 8) bytes of `head`, tagged with its length.
+#[inline]
+fn key_of(head: u64, len: u32) -> u64 {
+    let masked = if len >= 8 {
+        head
+    } else {
+        head & ((1u64 << (8 * len)) - 1)
+    };
+    masked ^ u64::from(len).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
 
 #[inline]
-fn key_hash(key: u32) -> u32 {
-    key.wrapping_mul(0x9E37_79B1) >> 16
+fn key_hash(key: u64) -> u32 {
+    (key.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> (64 - HASH_BITS)) as u32
 }
 
 /// The first (up to) `N` bytes, zero padded.
@@ -49,28 +64,23 @@ fn load_padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
     k
 }
 
-#[inline]
-fn load8(bytes: &[u8], pos: usize) -> u64 {
-    match bytes.get(pos..pos + 8) {
-        Some(&[a, b, c, d, e, f, g, h]) => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
-        _ => u64::from_le_bytes(load_padded::<8>(bytes.get(pos..).unwrap_or(&[]))),
-    }
-}
-
-/// Bytes of one 64-byte block plus lookahead for four-byte keys.
+/// Bytes of one 64-byte block plus lookahead for eight-byte keys.
 const WINDOW: usize = 64 + 8;
 
 impl WordIndex {
     pub(super) fn new(literals: &[Literal], ids: &[u32]) -> WordIndex {
-        let mut bloom = vec![0u64; 1 << 10];
+        let mut bloom = vec![0u64; 1 << (HASH_BITS - 6)];
         let mut buckets: Vec<Vec<Entry>> = vec![Vec::new(); 1 << BUCKET_BITS];
-        let mut short_lens = 0u8;
+        let mut key_lens = 0u16;
         let mut word_first = true;
         for &id in ids {
             let Some(lit) = literals.get(id as usize) else {
                 continue;
             };
             let len = lit.bytes.len();
+            if len == 0 {
+                continue;
+            }
             if lit
                 .bytes
                 .first()
@@ -78,8 +88,9 @@ impl WordIndex {
             {
                 word_first = false;
             }
+            let head = u64::from_le_bytes(load_padded::<8>(&lit.bytes));
             let entry = Entry {
-                head: u64::from_le_bytes(load_padded::<8>(&lit.bytes)),
+                head,
                 mask: if len >= 8 {
                     u64::MAX
                 } else {
@@ -88,28 +99,19 @@ impl WordIndex {
                 len: u32::try_from(len).unwrap_or(u32::MAX),
                 id,
             };
-            let base = load_padded::<4>(&lit.bytes);
-            let keys: Vec<u32> = match len {
-                0 => Vec::new(),
-                1 | 2 => {
-                    short_lens |= 1 << len;
-                    vec![u32::from_le_bytes(base)]
-                }
-                3 => (0..=255u8)
-                    .map(|b| u32::from_le_bytes([base[0], base[1], base[2], b]))
-                    .collect(),
-                _ => vec![u32::from_le_bytes(base)],
+            // Keys of 1, 2, 3, 4 (literals of 4 to 7 bytes) or 8 bytes (8 or more).
+            let key_len = match len {
+                1..=3 => u32::try_from(len).unwrap_or(3),
+                4..=7 => 4,
+                _ => 8,
             };
-            for key in keys {
-                let h = key_hash(key);
-                if let Some(w) = bloom.get_mut((h >> 6) as usize) {
-                    *w |= 1 << (h & 63);
-                }
-                if let Some(b) = buckets.get_mut((h >> (16 - BUCKET_BITS)) as usize)
-                    && !b.iter().any(|e| e.id == id)
-                {
-                    b.push(entry);
-                }
+            key_lens |= 1 << key_len;
+            let h = key_hash(key_of(head, key_len));
+            if let Some(w) = bloom.get_mut((h >> 6) as usize) {
+                *w |= 1 << (h & 63);
+            }
+            if let Some(b) = buckets.get_mut((h >> (HASH_BITS - BUCKET_BITS)) as usize) {
+                b.push(entry);
             }
         }
         let mut offsets = Vec::with_capacity(buckets.len() + 1);
@@ -123,40 +125,36 @@ impl WordIndex {
             bloom: bloom.into_boxed_slice(),
             offsets: offsets.into_boxed_slice(),
             entries: entries.into_boxed_slice(),
-            short_lens,
+            key_lens,
             word_first,
         }
     }
 
     #[inline]
-    fn bloom_bit(&self, key: u32) -> u64 {
-        let h = key_hash(key);
+    fn bloom_bit(&self, h: u32) -> bool {
         self.bloom
             .get((h >> 6) as usize)
-            .map_or(0, |w| (w >> (h & 63)) & 1)
+            .is_some_and(|w| (w >> (h & 63)) & 1 == 1)
     }
 
-    /// Compare the literals of the bucket of `key` against the text at `pos`
-    /// and report those that occur there.
+    /// Compare the literals of bucket `h` against the text at `pos` and report those that occur
+    /// there.
     #[inline(never)]
     fn verify(
         &self,
         literals: &[Literal],
         bytes: &[u8],
         pos: usize,
-        key: u32,
+        head: u64,
+        h: u32,
         hit: &mut impl FnMut(u32, usize, usize),
     ) {
-        let bucket = (key_hash(key) >> (16 - BUCKET_BITS)) as usize;
+        let bucket = (h >> (HASH_BITS - BUCKET_BITS)) as usize;
         let (Some(&lo), Some(&hi)) = (self.offsets.get(bucket), self.offsets.get(bucket + 1))
         else {
             return;
         };
         let entries = self.entries.get(lo as usize..hi as usize).unwrap_or(&[]);
-        if entries.is_empty() {
-            return;
-        }
-        let head = load8(bytes, pos);
         for e in entries {
             if head & e.mask != e.head {
                 continue;
@@ -187,6 +185,11 @@ impl WordIndex {
         let len = bytes.len();
         let mut carry = 0u64;
         let mut base = 0usize;
+        // Key lengths to probe at each candidate, longest (rarest) first.
+        let lens: Vec<u32> = (1..=8u32)
+            .rev()
+            .filter(|l| self.key_lens & (1 << l) != 0)
+            .collect();
         while base < len {
             // The block and 8 bytes of lookahead, zero padded past the end.
             let padded;
@@ -216,38 +219,18 @@ impl WordIndex {
                 starts &= (1u64 << (len - base)) - 1;
             }
             carry = alnum >> 63;
-            // Branch-free Bloom pass over the candidates of this block.
-            let mut found = 0u64;
             let mut rest = starts;
             while rest != 0 {
                 let j = (rest.trailing_zeros() & 63) as usize;
                 rest &= rest - 1;
-                if let Some(&[a, b, c, d]) = window.get(j..j + 4) {
-                    found |= self.bloom_bit(u32::from_le_bytes([a, b, c, d])) << j;
-                }
-            }
-            while found != 0 {
-                let j = (found.trailing_zeros() & 63) as usize;
-                found &= found - 1;
-                if let Some(&[a, b, c, d]) = window.get(j..j + 4) {
-                    let key = u32::from_le_bytes([a, b, c, d]);
-                    self.verify(literals, bytes, base + j, key, &mut hit);
-                }
-            }
-            if self.short_lens != 0 {
-                let mut rest = starts;
-                while rest != 0 {
-                    let j = (rest.trailing_zeros() & 63) as usize;
-                    rest &= rest - 1;
-                    let Some(&[a, b, c, d]) = window.get(j..j + 4) else {
-                        continue;
-                    };
-                    let key = u32::from_le_bytes([a, b, c, d]);
-                    for l in 1..3u32 {
-                        let masked = key & ((1u32 << (8 * l)) - 1);
-                        if self.short_lens & (1 << l) != 0 && self.bloom_bit(masked) != 0 {
-                            self.verify(literals, bytes, base + j, masked, &mut hit);
-                        }
+                let Some(&[a, b, c, d, e, f, g, h8]) = window.get(j..j + 8) else {
+                    continue;
+                };
+                let head = u64::from_le_bytes([a, b, c, d, e, f, g, h8]);
+                for &l in &lens {
+                    let h = key_hash(key_of(head, l));
+                    if self.bloom_bit(h) {
+                        self.verify(literals, bytes, base + j, head, h, &mut hit);
                     }
                 }
             }
