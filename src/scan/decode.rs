@@ -93,20 +93,9 @@ fn push_segment(out: &mut String, text: &str) {
 }
 
 /// base64 and base64url runs of `raw` that decode to text.
-/// The bytes of the base64 and base64url alphabets (padding aside).
-const BASE64_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
-        b += 1;
-    }
-    t
-};
-
 pub(crate) fn base64(raw: &str, out: &mut String) -> bool {
-    let is_b64 = |b: u8| BASE64_BYTE.get(usize::from(b)).copied().unwrap_or(false);
+    let is_b64 =
+        |b: u8| matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'-' | b'_');
     let bytes = raw.as_bytes();
     if bytes.len() < MIN_BASE64 {
         return false;
