@@ -39,7 +39,8 @@
 //! | [`engine`] | the pure decision function, one module per check, the denial reasons |
 //! | [`policy`] | the bundle model, JSON-Schema validated loading, compilation, hot reload |
 //! | [`context`] | the request context and the resolver trait, routes |
-//! | [`scan`] | text normalisation, JSON text extraction, phrase and pattern matching |
+//! | [`scan`] | reading request bodies, text normalisation, the views of a text, phrase and pattern matching |
+//! | [`eval`] | measuring a bundle's content rules on a labelled corpus (`raigate policy eval`) |
 //! | [`label`] | `AI-Disclosure` header, JSON, WebVTT, SRT and SSE labelling |
 //! | [`layer`] | the tower middleware: HTTP plumbing around the engine |
 //! | [`problem`] | RFC 9457 problem details; the table from denial to HTTP answer |
@@ -57,10 +58,12 @@ pub mod context;
 #[cfg(feature = "store")]
 mod db_url;
 pub mod engine;
+pub mod eval;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod label;
 pub mod layer;
+mod media;
 pub mod policy;
 pub mod problem;
 pub mod scan;

@@ -199,6 +199,11 @@ impl Problem {
                 "policy-unavailable",
                 "Policy unavailable",
             ),
+            Denial::UnsupportedMediaType(_) => row(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
             // RFC 6750 §3: no error code when no credentials were sent at all.
             Denial::Unauthenticated(u) => row(
                 S::UNAUTHORIZED,

@@ -56,4 +56,4 @@ pub use resolver::{
     ResolveErrorKind,
 };
 pub(crate) use route::RouteTable;
-pub use route::{RouteClass, RouteConfigError, RouteSpec};
+pub use route::{RouteClass, RouteConfigError, RouteSpec, Unscannable};

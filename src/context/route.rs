@@ -22,6 +22,28 @@ impl RouteClass {
     }
 }
 
+/// What a content-scanned route does with a body it cannot read as text (a binary media type,
+/// an unknown content coding, a charset other than UTF-8). JSON, multipart text parts, form
+/// values and UTF-8 text are always read, whatever the headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unscannable {
+    /// Refuse it: `415 unsupported-media-type` (the default: fail closed).
+    #[default]
+    Deny,
+    /// Let it through unscanned; the decision record says so in its `reason`.
+    Allow,
+}
+
+impl Unscannable {
+    /// The config name (`deny`, `allow`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unscannable::Deny => "deny",
+            Unscannable::Allow => "allow",
+        }
+    }
+}
+
 /// A route raigate guards: method, path template and what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -33,6 +55,8 @@ pub struct RouteSpec {
     pub feature: Option<Arc<str>>,
     /// Inference or training.
     pub class: RouteClass,
+    /// What to do with a body content rules cannot read (default: refuse it).
+    pub unscannable: Unscannable,
 }
 
 /// Why a route could not be configured.
@@ -69,6 +93,7 @@ impl RouteSpec {
             prefix,
             feature: None,
             class: RouteClass::Inference,
+            unscannable: Unscannable::Deny,
         })
     }
 
@@ -83,6 +108,13 @@ impl RouteSpec {
     #[must_use]
     pub fn class(mut self, class: RouteClass) -> Self {
         self.class = class;
+        self
+    }
+
+    /// Set what to do with a body content rules cannot read.
+    #[must_use]
+    pub fn unscannable(mut self, unscannable: Unscannable) -> Self {
+        self.unscannable = unscannable;
         self
     }
 

@@ -5,7 +5,9 @@
 use super::checks::content::ProhibitedUse;
 use super::checks::purpose::{ConsentRequired, HumanOversightRequired};
 use super::checks::region::RegionPinned;
-use super::checks::request::{BodyTooLarge, MalformedRequest, PolicyUnavailable, Unauthenticated};
+use super::checks::request::{
+    BodyTooLarge, MalformedRequest, PolicyUnavailable, Unauthenticated, UnsupportedMediaType,
+};
 use super::checks::tenant::{AiOptedOut, FeatureOptedOut, UnknownTenant};
 use super::checks::training::TrainingDataBlocked;
 
@@ -50,4 +52,7 @@ pub enum Denial {
     /// `unauthenticated`
     #[error(transparent)]
     Unauthenticated(#[from] Unauthenticated),
+    /// `unsupported-media-type`
+    #[error(transparent)]
+    UnsupportedMediaType(#[from] UnsupportedMediaType),
 }

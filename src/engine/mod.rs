@@ -33,12 +33,15 @@ mod decide;
 mod decision;
 mod denial;
 
-pub use checks::content::{ProhibitedUse, needs_content};
+pub use checks::content::{
+    ContentMatch, ProhibitedUse, TextOrigin, find_content_match, needs_content,
+};
 pub use checks::purpose::{ConsentRequired, HumanOversightRequired};
 pub use checks::region::{RegionPinned, RegionPinnedCause};
 pub use checks::request::{
     BodyTooLarge, MalformedRequest, PolicyUnavailable, RULE_MALFORMED, RULE_TOO_LARGE,
-    RULE_UNAUTHENTICATED, RULE_UNAVAILABLE, Unauthenticated,
+    RULE_UNAUTHENTICATED, RULE_UNAVAILABLE, RULE_UNSUPPORTED_MEDIA_TYPE, Unauthenticated,
+    UnsupportedMediaType,
 };
 pub use checks::tenant::{AiOptedOut, FeatureOptedOut, UnknownTenant};
 pub use checks::training::TrainingDataBlocked;

@@ -327,6 +327,10 @@ pub struct RouteSection {
     /// `inference` (default) or `training`.
     #[serde(default)]
     pub class: Option<String>,
+    /// A body content rules cannot read as text: `deny` (default, 415) or `allow` (forwarded
+    /// unscanned, and the record says so).
+    #[serde(default)]
+    pub unscannable: Option<String>,
 }
 
 /// `[[admin.token]]`.

@@ -17,7 +17,7 @@ use super::drain::DrainUnread;
 use super::proxy::{Proxy, UpstreamTarget};
 use crate::RaigateLayer;
 use crate::admin::{AdminState, AdminToken};
-use crate::context::{RouteClass, RouteSpec};
+use crate::context::{RouteClass, RouteSpec, Unscannable};
 use crate::policy::{PolicyError, PolicyHandle};
 use crate::tenants::{StoreError, TenantSync, store};
 #[cfg(feature = "otel")]
@@ -311,9 +311,22 @@ impl Gateway {
                     .into());
                 }
             };
+            let unscannable = match r.unscannable.as_deref() {
+                None | Some("deny") => Unscannable::Deny,
+                Some("allow") => Unscannable::Allow,
+                Some(other) => {
+                    return Err(invalid(
+                        &config.file,
+                        key("unscannable"),
+                        format!("`{other}` is neither deny nor allow"),
+                    )
+                    .into());
+                }
+            };
             let mut spec = RouteSpec::new(method, &r.path)
                 .map_err(|e| invalid(&config.file, key("path"), e.reason))?
-                .class(class);
+                .class(class)
+                .unscannable(unscannable);
             if let Some(f) = &r.feature {
                 spec = spec.feature(f);
             }

@@ -3,6 +3,8 @@
 
 use http::HeaderValue;
 
+use crate::media::MediaType;
+
 use super::captions::{label_srt, label_webvtt};
 use super::header::Disclosure;
 use super::json::label_json;
@@ -35,37 +37,17 @@ impl BodyLabel {
     /// `text/x-srt` -> `Srt`; `text/event-stream` -> `EventStream`; anything
     /// else or absent -> `HeaderOnly`. Case-insensitive, parameters ignored.
     pub fn from_content_type(ct: Option<&HeaderValue>) -> BodyLabel {
-        let Some(ct) = ct else {
+        let Some(media) = ct.and_then(|v| MediaType::parse(v.as_bytes())) else {
             return BodyLabel::HeaderOnly;
         };
-        let essence = ct
-            .as_bytes()
-            .split(|b| *b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii()
-            .to_ascii_lowercase();
-        match essence.as_slice() {
-            b"application/json" => BodyLabel::Json,
-            b"text/vtt" => BodyLabel::WebVtt,
-            b"application/x-subrip" | b"text/srt" | b"application/srt" | b"text/x-srt" => {
+        match media.essence() {
+            "text/vtt" => BodyLabel::WebVtt,
+            "application/x-subrip" | "text/srt" | "application/srt" | "text/x-srt" => {
                 BodyLabel::Srt
             }
-            b"text/event-stream" => BodyLabel::EventStream,
-            other => {
-                let structured_json = other
-                    .strip_prefix(b"application/")
-                    .and_then(|sub| sub.strip_suffix(b"+json"))
-                    .is_some_and(|name| {
-                        !name.is_empty()
-                            && !name.iter().any(|b| *b == b'/' || b.is_ascii_whitespace())
-                    });
-                if structured_json {
-                    BodyLabel::Json
-                } else {
-                    BodyLabel::HeaderOnly
-                }
-            }
+            "text/event-stream" => BodyLabel::EventStream,
+            _ if media.is_json() => BodyLabel::Json,
+            _ => BodyLabel::HeaderOnly,
         }
     }
 

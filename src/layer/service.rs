@@ -13,12 +13,12 @@ use super::body::{BoxError, ResponseBody};
 use super::future::{Prepared, ResponseFuture};
 use super::labeller::Labeller;
 use super::layer::Shared;
-use crate::context::{RequestContext, RouteSpec};
+use crate::context::{RequestContext, RouteSpec, Unscannable};
 use crate::engine::checks::request;
-use crate::engine::{Decision, DecisionInput, Placement, body_needs, decide};
+use crate::engine::{Decision, DecisionInput, Denial, Placement, body_needs, decide};
 use crate::policy::CompiledPolicy;
 use crate::problem::Problem;
-use crate::scan::{BodyFormat, ScanText, extract_text};
+use crate::scan::{ExtractError, ScanText, extract_body};
 use crate::tenants::TenantSnapshot;
 use crate::trace::{Commit, DecisionRecord, Phase, SinkError, decision_id};
 
@@ -68,6 +68,7 @@ impl<S> std::fmt::Debug for Raigate<S> {
 }
 
 /// One request's decision in the making.
+#[derive(Clone)]
 struct Job {
     shared: Arc<Shared>,
     route: Arc<RouteSpec>,
@@ -75,6 +76,9 @@ struct Job {
     id: Arc<str>,
     started: Instant,
     now: SystemTime,
+    /// What the record's `reason` adds about the body's text (binary parts not scanned, a body
+    /// let through unscanned), never the text itself.
+    note: Option<String>,
 }
 
 /// A conclusion: either known now, or after waiting for the record to be durable.
@@ -129,7 +133,14 @@ impl Job {
         r.outcome = d.outcome.as_str().to_owned();
         r.shadow = d.shadow;
         r.rule = d.rule.as_deref().map(str::to_owned);
-        r.reason = d.reason();
+        r.reason = match &self.note {
+            Some(note) => format!("{}; {note}", d.reason()),
+            None => d.reason(),
+        };
+        if let Some(Denial::ProhibitedUse(p)) = &d.denial {
+            r.detector = p.detector.map(|x| x.as_str().to_owned());
+            r.view = p.view.map(|v| v.as_str().to_owned());
+        }
         r.obligations = d
             .obligations
             .names()
@@ -335,12 +346,98 @@ where
     }
 }
 
-fn scan_text(headers: &HeaderMap, bytes: &[u8]) -> Result<ScanText, Decision> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    extract_text(BodyFormat::from_content_type(ct), bytes)
-        .map_err(|e| request::body_unscannable(&e))
+/// Bodies larger than this are scanned on the blocking pool, not on the async executor.
+const OFF_EXECUTOR_BYTES: usize = 64 * 1024;
+
+/// The decision on a read body, with what the record and the labeller need.
+struct Examined {
+    decision: Decision,
+    model: Option<String>,
+    note: Option<String>,
+}
+
+impl Examined {
+    fn refused(decision: Decision) -> Self {
+        Examined {
+            decision,
+            model: None,
+            note: None,
+        }
+    }
+}
+
+impl Job {
+    /// Extract the body's text (when content rules apply) and decide. CPU-bound: for a large
+    /// body the caller runs it off the executor.
+    fn examine(
+        &self,
+        ctx: &RequestContext,
+        tenants: &TenantSnapshot,
+        headers: &HeaderMap,
+        bytes: &[u8],
+        scan: bool,
+        limit: usize,
+    ) -> Examined {
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if !scan {
+            return Examined::refused(self.decide(ctx, tenants, None, Some(len)));
+        }
+        let instance_limit = self.shared.max_body_bytes;
+        let (text, note) = match extract_body(headers, bytes, limit) {
+            Ok(text) => {
+                let note = (text.binary_parts() > 0).then(|| {
+                    format!(
+                        "{} binary part(s) of the multipart body not scanned",
+                        text.binary_parts()
+                    )
+                });
+                (text, note)
+            }
+            Err(ExtractError::TooLarge { .. }) if limit < instance_limit => {
+                // Over a check's own, smaller cap once decoded: that check decides.
+                let over = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+                return Examined::refused(self.decide(ctx, tenants, None, Some(over)));
+            }
+            Err(ExtractError::TooLarge { .. }) => {
+                return Examined::refused(request::body_too_large(instance_limit));
+            }
+            Err(e @ ExtractError::Unscannable { .. }) => match self.route.unscannable {
+                Unscannable::Deny => {
+                    return Examined::refused(request::unsupported_media_type(&e));
+                }
+                Unscannable::Allow => (
+                    ScanText::default(),
+                    Some(format!(
+                        "body not scanned (route allows unscannable bodies): {e}"
+                    )),
+                ),
+            },
+            Err(e) => return Examined::refused(request::malformed(e.to_string())),
+        };
+        let decision = self.decide(ctx, tenants, Some(&text), Some(len));
+        Examined {
+            decision,
+            model: text.model().map(str::to_owned),
+            note,
+        }
+    }
+}
+
+/// Run CPU-bound work on the runtime's blocking pool, a few at a time (one fewer than the
+/// cores, at least one), so that large bodies neither stall the async executor nor take every
+/// core from small requests. Outside a Tokio runtime it runs inline. `None` if the work
+/// panicked.
+async fn off_executor<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return Some(work());
+    };
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    });
+    let _permit = slots.acquire().await.ok()?;
+    handle.spawn_blocking(work).await.ok()
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Raigate<S>
@@ -382,6 +479,7 @@ where
             shared,
             route,
             started,
+            note: None,
         };
         let tenants = job.shared.tenants.snapshot();
         let (mut parts, body) = req.into_parts();
@@ -416,7 +514,8 @@ where
         // apply, decide again.
         let scan = needs.scan;
         ResponseFuture::prepare(Box::pin(async move {
-            let decided = match read_body(&parts.headers, body, limit).await {
+            let mut job = job;
+            let examined = match read_body(&parts.headers, body, limit).await {
                 Err(ReadFailure::Unreadable) => Err(request::body_unreadable()),
                 // Over a check's own, smaller cap: that check decides (one byte over).
                 Err(ReadFailure::TooLarge) if limit < instance_limit => {
@@ -424,25 +523,37 @@ where
                     Err(job.decide(&ctx, &tenants, None, Some(over)))
                 }
                 Err(ReadFailure::TooLarge) => Err(request::body_too_large(instance_limit)),
+                Ok(bytes) if scan && bytes.len() > OFF_EXECUTOR_BYTES => {
+                    let (j, c, t, h, b) = (
+                        job.clone(),
+                        ctx.clone(),
+                        tenants.clone(),
+                        parts.headers.clone(),
+                        bytes.clone(),
+                    );
+                    let examined =
+                        off_executor(move || j.examine(&c, &t, &h, &b, scan, limit)).await;
+                    Ok((
+                        bytes,
+                        examined.unwrap_or_else(|| {
+                            Examined::refused(request::unavailable(
+                                "the content scan of the request body failed",
+                            ))
+                        }),
+                    ))
+                }
                 Ok(bytes) => {
-                    let text = if scan {
-                        scan_text(&parts.headers, &bytes).map(Some)
-                    } else {
-                        Ok(None)
-                    };
-                    text.map(|text| {
-                        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-                        let d = job.decide(&ctx, &tenants, text.as_ref(), Some(len));
-                        let model = text.as_ref().and_then(|t| t.model()).map(str::to_owned);
-                        (bytes, d, model)
-                    })
+                    let examined = job.examine(&ctx, &tenants, &parts.headers, &bytes, scan, limit);
+                    Ok((bytes, examined))
                 }
             };
-            let conclusion = match decided {
+            let conclusion = match examined {
                 Err(d) => job.conclude::<S, ReqBody>(Some(&ctx), d, None, inner, None),
-                Ok((bytes, d, model)) => {
+                Ok((bytes, e)) => {
+                    job.note = e.note;
+                    // What is forwarded is the body as received.
                     let req = Request::from_parts(parts, ReqBody::from(bytes));
-                    job.conclude(Some(&ctx), d, model, inner, Some(req))
+                    job.conclude(Some(&ctx), e.decision, e.model, inner, Some(req))
                 }
             };
             match conclusion {

@@ -5,8 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::load::{LoadedBundle, PolicyError, PolicyIssue, load_dir};
-use super::model::{BASE_LANGUAGE, Citation, ContentRuleDoc, CoreRuleDoc, Mode, PurposeRuleKind};
-use crate::scan::{RuleSpec, ScanBuildError, Scanner};
+use super::model::{
+    BASE_LANGUAGE, Citation, ContentRuleDoc, CoreRuleDoc, Mode, PurposeRuleKind, QuotedUse,
+};
+use crate::scan::{CueSpec, Cues, RuleSpec, ScanBuildError, Scanner};
 
 /// A rule as the engine needs it: its id and whether it only records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub struct Feature {
     pub human_review_notice: bool,
     /// Request text is scanned.
     pub scan_content: bool,
+    /// The feature's input is someone else's words (read as quoted by content rules).
+    pub quoted_input: bool,
 }
 
 /// A purpose rule.
@@ -67,6 +71,8 @@ pub struct ContentRule {
     pub category: Arc<str>,
     /// The languages the rule has terms in (`en` for its top-level terms), in bundle order.
     pub languages: Vec<Arc<str>>,
+    /// What a match only in someone else's words means.
+    pub quoted: QuotedUse,
 }
 
 /// Labelling text.
@@ -92,6 +98,7 @@ pub struct CompiledPolicy {
     purposes: HashMap<String, PurposeRule>,
     content_rules: Vec<ContentRule>,
     scanner: Scanner,
+    cues: Cues,
     disclosure: DisclosureText,
 }
 
@@ -221,6 +228,7 @@ impl CompiledPolicy {
                 id: Arc::from(f.id.as_str()),
                 human_review_notice: f.human_review_notice,
                 scan_content: f.scan_content,
+                quoted_input: f.quoted_input,
             };
             if features.insert(f.id.clone(), feature).is_some() {
                 push(
@@ -283,6 +291,7 @@ impl CompiledPolicy {
                 },
                 category: Arc::from(c.category.as_str()),
                 languages: c.term_sets().map(|(tag, _, _)| Arc::from(tag)).collect(),
+                quoted: c.quoted,
             })
             .collect();
         // Every language's terms of a rule go into the one scanner entry of that rule, so a
@@ -337,6 +346,23 @@ impl CompiledPolicy {
             purposes,
             content_rules,
             scanner,
+            cues: Cues::new(
+                &b.cues
+                    .lang
+                    .values()
+                    .map(|c| {
+                        CueSpec::new(
+                            &c.reported,
+                            &c.mention_before,
+                            &c.mention_after,
+                            &c.task,
+                            &c.addressed,
+                            &c.request,
+                            &c.reproduce,
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             disclosure: DisclosureText {
                 mode: Arc::from(b.bundle.disclosure.mode.as_str()),
                 notice: Arc::from(b.bundle.disclosure.notice.as_str()),
@@ -381,6 +407,13 @@ impl CompiledPolicy {
     pub fn scanner(&self) -> &Scanner {
         &self.scanner
     }
+
+    /// The cue lexicons that tell quoted and reported words from the requester's own
+    /// (`cues.toml`).
+    pub fn cues(&self) -> &Cues {
+        &self.cues
+    }
+
     /// Labelling text.
     pub fn disclosure(&self) -> &DisclosureText {
         &self.disclosure

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::model::{Bundle, BundleDoc, ContentDoc, FeaturesDoc, PurposesDoc, RegionsDoc};
+use super::model::{Bundle, BundleDoc, ContentDoc, CuesDoc, FeaturesDoc, PurposesDoc, RegionsDoc};
 
 /// One problem found in a bundle: which file, where in it (a JSON pointer), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +93,13 @@ pub(crate) const DOCUMENTS: [(&str, &str); 5] = [
     ),
 ];
 
+/// The optional document of cue lexicons (`docs/content.md`); hashed into the version only
+/// when present, so bundles without it keep their version.
+pub(crate) const CUES: (&str, &str) = (
+    "cues.toml",
+    include_str!("../../policies/schemas/cues.schema.json"),
+);
+
 /// A bundle read and schema-checked, with its version, not yet compiled.
 #[derive(Debug, Clone)]
 pub struct LoadedBundle {
@@ -126,6 +133,24 @@ pub fn load_dir(dir: &Path) -> Result<LoadedBundle, PolicyError> {
             }
         }
     }
+    let cues_file = dir.join(CUES.0);
+    let cues = if cues_file.exists() {
+        match read_document(&cues_file, CUES.1) {
+            Ok(value) => {
+                hasher.update(CUES.0.as_bytes());
+                hasher.update([0u8]);
+                hasher.update(value.to_string().as_bytes());
+                hasher.update([0u8]);
+                Some(value)
+            }
+            Err(mut errs) => {
+                issues.append(&mut errs);
+                None
+            }
+        }
+    } else {
+        None
+    };
     if !issues.is_empty() {
         return Err(PolicyError { issues });
     }
@@ -149,6 +174,10 @@ pub fn load_dir(dir: &Path) -> Result<LoadedBundle, PolicyError> {
         features: typed::<FeaturesDoc>(dir, "features.toml", f)?,
         purposes: typed::<PurposesDoc>(dir, "purposes.toml", p)?,
         regions: typed::<RegionsDoc>(dir, "regions.toml", r)?,
+        cues: match cues {
+            Some(c) => typed::<CuesDoc>(dir, CUES.0, c)?,
+            None => CuesDoc::default(),
+        },
     };
     Ok(LoadedBundle {
         bundle,

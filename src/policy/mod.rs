@@ -19,5 +19,5 @@ pub use compile::{
     CompiledPolicy, ContentRule, CoreRuleIds, DisclosureText, Feature, PurposeRule, RuleRef,
 };
 pub use load::{LoadedBundle, PolicyError, PolicyIssue, load_dir};
-pub use model::{Mode, PurposeRuleKind};
+pub use model::{Mode, PurposeRuleKind, QuotedUse};
 pub use reload::PolicyHandle;

@@ -122,6 +122,10 @@ pub struct FeatureDoc {
     /// Request text is scanned by content rules.
     #[serde(default = "default_true")]
     pub scan_content: bool,
+    /// The feature's input is someone else's words (speech to caption or transcribe, text to
+    /// translate or summarise): user turns and documents are read as quoted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quoted_input: bool,
     /// Clause behind the notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cites: Option<Citation>,
@@ -227,9 +231,78 @@ pub struct ContentRuleDoc {
     /// `phrases` and `patterns` are its English ([`BASE_LANGUAGE`]) terms.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lang: BTreeMap<String, LanguageTerms>,
+    /// Whether a match only in quoted or reported words (news, a transcript, a document to
+    /// summarise) is a request for the content.
+    #[serde(default, skip_serializing_if = "QuotedUse::is_never")]
+    pub quoted: QuotedUse,
     /// Record would-be denials only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shadow: bool,
+}
+
+/// What a content rule makes of a match that lies only in someone else's words: a quotation,
+/// reported speech, the material of a task (a text to summarise, translate, caption), a tool
+/// result. See `docs/content.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotedUse {
+    /// Still a match: quoting never excuses this content (the default).
+    #[default]
+    Never,
+    /// Not a match: a report of the content is not a request for it.
+    Excused,
+    /// Not a match, unless the quoted words address the AI (an injection hidden in a document
+    /// is still an injection); a quotation marked as an example is excused all the same.
+    ExcusedUnlessAddressed,
+}
+
+impl QuotedUse {
+    fn is_never(&self) -> bool {
+        *self == QuotedUse::Never
+    }
+}
+
+/// `cues.toml`: the words that tell the deterministic stage whose words it is reading, per
+/// language. Optional: without it only quotation marks, tool results and the features' own
+/// `quoted_input` mark someone else's words.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CuesDoc {
+    /// Cue lists by language tag (`en`, `de`, …); all languages apply to every text.
+    #[serde(default)]
+    pub lang: BTreeMap<String, CueSet>,
+}
+
+/// One language's cue lists. Every cue is a phrase matched on word boundaries after
+/// normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CueSet {
+    /// A sentence with one of these reports someone else's words (`said`, `according to`).
+    #[serde(default)]
+    pub reported: Vec<String>,
+    /// Right before a quotation, these make it a mention (`for example`, `such as`, `like`).
+    #[serde(default)]
+    pub mention_before: Vec<String>,
+    /// Right after a quotation, these make it a mention (`attacks`, `prompts`).
+    #[serde(default)]
+    pub mention_after: Vec<String>,
+    /// A task on someone else's words (`summarise`, `translate`): what follows its colon, or the
+    /// user turns after a system turn that sets it, are material.
+    #[serde(default)]
+    pub task: Vec<String>,
+    /// Words that address the AI (`assistant`, `system prompt`): an injection in quoted words
+    /// that has one is still an injection.
+    #[serde(default)]
+    pub addressed: Vec<String>,
+    /// The requester asking in their own voice (`tell me`, `how do i`): a sentence with one is
+    /// the requester's own words even when it also has a reported-speech cue.
+    #[serde(default)]
+    pub request: Vec<String>,
+    /// Asks to reproduce or extend the quoted words (`rewrite it`, `make it more convincing`):
+    /// then quoting excuses nothing.
+    #[serde(default)]
+    pub reproduce: Vec<String>,
 }
 
 /// The language of a content rule's top-level `phrases` and `patterns`.
@@ -285,4 +358,6 @@ pub struct Bundle {
     pub purposes: PurposesDoc,
     /// `content.toml`.
     pub content: ContentDoc,
+    /// `cues.toml` (optional).
+    pub cues: CuesDoc,
 }

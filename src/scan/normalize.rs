@@ -26,54 +26,28 @@
 //! character at a time without running the NFKC iterators. Both fast paths
 //! are tested against the plain pipeline.
 //!
-//! The ignorable set is a small hand-written table rather than a general
-//! category lookup: it lists the `Cf` code points (as of Unicode 15) plus
-//! the other `Default_Ignorable_Code_Point` characters (Hangul fillers,
-//! variation selectors, combining grapheme joiner, reserved ranges), which is
-//! what matters for "invisible character inserted inside a word" evasion, and
-//! avoids an extra dependency.
+//! The ignorable set comes from the Unicode Character Database through ICU4X
+//! (`icu_properties`, kept current with each Unicode release): `Default_Ignorable_Code_Point`
+//! and general category `Cf`, which is what matters for "invisible character inserted inside a
+//! word" evasion.
 //!
-//! Not handled: confusable
-//! look-alikes from other scripts (Cyrillic `а` for Latin `a`), diacritics
-//! (`ïgnore` stays distinct from `ignore`), and leetspeak.
+//! Normalisation is bounded: [`normalize_bounded`] stops as soon as its output would pass a limit
+//! (NFKC expands some characters 18-fold, U+FDFA for one), so neither memory nor CPU grows past
+//! what the limit allows.
+//!
+//! Not handled here (the content check's other views are): confusable look-alikes from other
+//! scripts (Cyrillic `а` for Latin `a`), diacritics (`ïgnore` stays distinct from `ignore`),
+//! leetspeak, separators and encodings.
 
 use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
 
-/// Inclusive ranges of code points removed by normalisation (besides
-/// non-white-space control characters). Sorted, non-overlapping.
-const IGNORABLE_RANGES: &[(u32, u32)] = &[
-    (0x00AD, 0x00AD),   // SOFT HYPHEN (Cf)
-    (0x034F, 0x034F),   // COMBINING GRAPHEME JOINER
-    (0x0600, 0x0605),   // Arabic number signs (Cf)
-    (0x061C, 0x061C),   // ARABIC LETTER MARK (Cf)
-    (0x06DD, 0x06DD),   // ARABIC END OF AYAH (Cf)
-    (0x070F, 0x070F),   // SYRIAC ABBREVIATION MARK (Cf)
-    (0x0890, 0x0891),   // Arabic pound/piastre mark above (Cf)
-    (0x08E2, 0x08E2),   // ARABIC DISPUTED END OF AYAH (Cf)
-    (0x115F, 0x1160),   // HANGUL CHOSEONG/JUNGSEONG FILLER
-    (0x17B4, 0x17B5),   // KHMER VOWEL INHERENT AQ/AA
-    (0x180B, 0x180F),   // Mongolian free variation selectors, MVS (Cf)
-    (0x200B, 0x200F),   // ZWSP, ZWNJ, ZWJ, LRM, RLM (Cf)
-    (0x202A, 0x202E),   // bidi embedding/override controls (Cf)
-    (0x2060, 0x206F),   // word joiner, invisible operators, bidi isolates (Cf)
-    (0x3164, 0x3164),   // HANGUL FILLER
-    (0xFE00, 0xFE0F),   // variation selectors
-    (0xFEFF, 0xFEFF),   // ZERO WIDTH NO-BREAK SPACE / BOM (Cf)
-    (0xFFA0, 0xFFA0),   // HALFWIDTH HANGUL FILLER
-    (0xFFF0, 0xFFFB),   // unassigned specials + interlinear annotation (Cf)
-    (0x110BD, 0x110BD), // KAITHI NUMBER SIGN (Cf)
-    (0x110CD, 0x110CD), // KAITHI NUMBER SIGN ABOVE (Cf)
-    (0x13430, 0x1343F), // Egyptian hieroglyph format controls (Cf)
-    (0x1BCA0, 0x1BCA3), // shorthand format controls (Cf)
-    (0x1D173, 0x1D17A), // musical symbol format controls (Cf)
-    (0xE0000, 0xE0FFF), // tag characters, variation selectors supplement
-];
-
-/// Whether `c` is removed by normalisation: format characters (general
-/// category `Cf`), invisible fillers / variation selectors, and control
-/// characters (`Cc`) that are not white space.
+/// Whether `c` is removed by normalisation: `Default_Ignorable_Code_Point` (zero-width
+/// characters, bidi controls, variation selectors, tag characters, fillers), other format
+/// characters (general category `Cf`), and control characters (`Cc`) that are not white space.
 pub fn is_ignorable(c: char) -> bool {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+    use icu_properties::{CodePointMapData, CodePointSetData};
     let cp = u32::from(c);
     if cp < 0x80 {
         return (cp < 0x20 || cp == 0x7F) && !c.is_ascii_whitespace() && cp != 0x0B;
@@ -85,17 +59,8 @@ pub fn is_ignorable(c: char) -> bool {
     if cp < 0xAD {
         return false;
     }
-    IGNORABLE_RANGES
-        .binary_search_by(|&(lo, hi)| {
-            if hi < cp {
-                std::cmp::Ordering::Less
-            } else if lo > cp {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
+    CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
 }
 
 /// Appends normalised characters to a `String`, collapsing white space runs
@@ -108,16 +73,30 @@ struct Sink<'a> {
     pending_space: bool,
     /// Scratch buffer for case folding in the Unicode path.
     scratch: String,
+    /// The most bytes `out` may hold.
+    limit: usize,
+    /// `out` went past `limit`: stop.
+    over: bool,
+    /// `out.len()` when this normalisation started.
+    out_start: usize,
 }
 
 impl<'a> Sink<'a> {
-    fn new(out: &'a mut String) -> Self {
+    fn new(out: &'a mut String, limit: usize) -> Self {
         Sink {
             out,
             wrote: false,
             pending_space: false,
             scratch: String::new(),
+            limit,
+            over: false,
+            out_start: 0,
         }
+    }
+
+    #[inline]
+    fn check(&mut self) {
+        self.over |= self.out.len() > self.limit;
     }
 
     #[inline]
@@ -139,10 +118,17 @@ impl<'a> Sink<'a> {
         if c.is_whitespace() {
             self.space();
         } else if !is_ignorable(c) {
-            self.flush_space();
-            self.out.push(c);
-            self.wrote = true;
+            self.push_visible(c);
         }
+    }
+
+    /// Push a character known to be normalised, visible and not white space.
+    #[inline]
+    fn push_visible(&mut self, c: char) {
+        self.flush_space();
+        self.out.push(c);
+        self.wrote = true;
+        self.check();
     }
 
     /// Push a run of ASCII text that contains no upper-case letters, no
@@ -156,6 +142,7 @@ impl<'a> Sink<'a> {
         self.flush_space();
         self.out.push_str(run);
         self.wrote = true;
+        self.check();
     }
 }
 
@@ -246,14 +233,15 @@ fn simple_fold(c: char) -> Option<char> {
 }
 
 /// Normalise a chunk that contains non-ASCII characters.
-fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
+fn push_unicode(chunk: &str, offset: usize, sink: &mut Sink<'_>) {
     // Fast path: every character is simple (no white space, nothing
     // ignorable, nothing that composes or decomposes).
     let saved = (sink.out.len(), sink.wrote, sink.pending_space);
     let mut all_simple = true;
     for c in chunk.chars() {
         match simple_fold(c) {
-            Some(f) => sink.push_char(f),
+            Some(' ') => sink.space(),
+            Some(f) => sink.push_visible(f),
             None => {
                 all_simple = false;
                 break;
@@ -266,11 +254,13 @@ fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
     sink.out.truncate(saved.0);
     (sink.wrote, sink.pending_space) = (saved.1, saved.2);
 
-    if chunk.chars().any(|c| is_ignorable(c) || c == '\u{130}')
-        || unicode_normalization::is_nfkc_quick(chunk.chars())
-            != unicode_normalization::IsNormalized::Yes
+    // The quick check first: it stops at the first character that is not NFKC (U+FDFA), so a
+    // long expanding run goes to the full path, and its budget, without a scan of its own.
+    if unicode_normalization::is_nfkc_quick(chunk.chars())
+        != unicode_normalization::IsNormalized::Yes
+        || chunk.chars().any(|c| is_ignorable(c) || c == '\u{130}')
     {
-        push_unicode_full(chunk, sink);
+        push_unicode_full(chunk, offset, sink);
         return;
     }
     // The chunk is already NFKC: fold it; only if folding changed something
@@ -300,6 +290,9 @@ fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
         }
     } else {
         for c in scratch.chars().nfkc() {
+            if sink.over {
+                break;
+            }
             sink.push_char(c);
         }
     }
@@ -307,18 +300,37 @@ fn push_unicode(chunk: &str, sink: &mut Sink<'_>) {
 }
 
 /// The full pipeline: drop ignorables, NFKC, fold, NFKC.
-fn push_unicode_full(chunk: &str, sink: &mut Sink<'_>) {
+fn push_unicode_full(chunk: &str, offset: usize, sink: &mut Sink<'_>) {
+    // CPU budget: a bounded normalisation stops once this chunk's output is more than
+    // [`MAX_EXPANSION`] times the input read so far (NFKC expands U+FDFA 18-fold; text people
+    // write stays well under 2), so an expanding body costs microseconds, not the time to fill
+    // the whole limit.
+    let read = std::cell::Cell::new(offset);
+    let bounded = sink.limit != usize::MAX;
     let chars = chunk
         .chars()
+        .inspect(|c| read.set(read.get() + c.len_utf8()))
         .filter(|&c| !is_ignorable(c))
         .map(|c| if c == '\u{130}' { 'I' } else { c })
         .nfkc()
         .default_case_fold()
         .nfkc();
     for c in chars {
+        if sink.over {
+            return;
+        }
         sink.push_char(c);
+        let written = sink.out.len().saturating_sub(sink.out_start);
+        if bounded && written > MAX_EXPANSION * read.get() + EXPANSION_SLACK {
+            sink.over = true;
+        }
     }
 }
+
+/// Most bytes of normalised output per byte of input in a bounded normalisation.
+const MAX_EXPANSION: usize = 4;
+/// Output allowed beyond [`MAX_EXPANSION`] (a few expanding characters in ordinary text).
+const EXPANSION_SLACK: usize = 4096;
 
 /// Normalise `input` and append the result to `out`.
 ///
@@ -328,8 +340,28 @@ fn push_unicode_full(chunk: &str, sink: &mut Sink<'_>) {
 /// `input`: existing contents of `out` are left untouched). See the module
 /// documentation for details. The output never contains `'\n'`.
 pub fn normalize_into(input: &str, out: &mut String) {
-    out.reserve(input.len());
-    let mut sink = Sink::new(out);
+    let _ = normalize_bounded(input, out, usize::MAX);
+}
+
+/// The normalised text would be longer than the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the normalised text is longer than the limit of {limit} bytes")]
+#[non_exhaustive]
+pub struct TooLong {
+    /// The limit on the whole output, in bytes.
+    pub limit: usize,
+}
+
+/// [`normalize_into`], stopping as soon as `out` would hold more than `limit` bytes in all
+/// (what it held before counts), or a run of text expands more than fourfold (plus 4 KiB): NFKC
+/// turns one U+FDFA into 18 characters, and filling even a 1 MiB limit with them would cost
+/// tens of milliseconds. On `Err`, `out` holds a partial result: discard it. The work done is
+/// bounded by a small multiple of the input's length.
+pub fn normalize_bounded(input: &str, out: &mut String, limit: usize) -> Result<(), TooLong> {
+    out.reserve(input.len().min(limit.saturating_sub(out.len())));
+    let out_start = out.len();
+    let mut sink = Sink::new(out, limit);
+    sink.out_start = out_start;
     let bytes = input.as_bytes();
     // `input[run_start..i]` is a run of plain bytes and single spaces
     // (each followed by a plain byte) not yet written.
@@ -379,7 +411,10 @@ pub fn normalize_into(input: &str, out: &mut String) {
             // byte after an ASCII byte, or the ends of the input. The chunk
             // may contain ASCII control characters; the Unicode path drops
             // them.
-            push_unicode(input.get(start..end).unwrap_or(""), &mut sink);
+            push_unicode(input.get(start..end).unwrap_or(""), start, &mut sink);
+            if sink.over {
+                return Err(TooLong { limit });
+            }
             i = end;
             run_start = i;
             continue;
@@ -404,6 +439,12 @@ pub fn normalize_into(input: &str, out: &mut String) {
         run_start = i;
     }
     sink.push_plain(input.get(run_start..).unwrap_or(""));
+    sink.check();
+    if sink.over {
+        Err(TooLong { limit })
+    } else {
+        Ok(())
+    }
 }
 
 /// Normalise `input` into a new `String`. See [`normalize_into`].
@@ -417,6 +458,8 @@ pub fn normalize(input: &str) -> String {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
 
     #[test]
     fn ascii_is_lowercased_and_spaces_collapsed() {
@@ -541,7 +584,7 @@ mod tests {
 
     #[test]
     fn fast_paths_agree_with_reference_pipeline() {
-        let alphabet = [
+        const ALPHABET: &[&str] = &[
             "a",
             "e",
             "E",
@@ -620,30 +663,29 @@ mod tests {
             "µ",
             "×",
         ];
-        let mut state = 0xDEAD_BEEF_CAFE_F00Du64;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) as usize) % n
-        };
-        let ascii_heavy = [
+        const ASCII_HEAVY: &[&str] = &[
             "ab", "cde", "x", " ", " ", ". ", ",", "Q", "\t", "  ", "é", "\u{301}",
         ];
-        for round in 0..20_000 {
-            let len = next(40);
-            let mut s = String::new();
-            for _ in 0..len {
-                if round % 2 == 0 {
-                    s.push_str(alphabet[next(alphabet.len())]);
-                } else {
-                    s.push_str(ascii_heavy[next(ascii_heavy.len())]);
-                }
-            }
-            let got = normalize(&s);
-            assert_eq!(got, reference(&s), "round {round}: {s:?}");
-            assert_eq!(normalize(&got), got, "not idempotent: {s:?}");
-        }
+        // Strings of up to 40 pieces, from the whole alphabet or the ASCII-heavy one (which
+        // exercises the eight-byte fast path and its edges).
+        let from = |pieces: &'static [&'static str]| {
+            proptest::collection::vec(proptest::sample::select(pieces), 0..40)
+                .prop_map(|v| v.concat())
+        };
+        let strings = prop_oneof![from(ALPHABET), from(ASCII_HEAVY)];
+        let mut runner = TestRunner::new(Config {
+            cases: 20_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strings, |s| {
+                let got = normalize(&s);
+                prop_assert_eq!(&got, &reference(&s), "{:?}", s);
+                prop_assert_eq!(normalize(&got), got.clone(), "not idempotent: {:?}", s);
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
@@ -677,18 +719,75 @@ mod tests {
     }
 
     #[test]
-    fn ignorable_table_is_sorted_and_disjoint() {
-        for w in IGNORABLE_RANGES.windows(2) {
-            if let [a, b] = w {
-                assert!(a.0 <= a.1 && a.1 < b.0, "{a:?} {b:?}");
+    fn ignorable_characters_come_from_the_unicode_properties() {
+        for c in [
+            '\u{200B}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{AD}',
+            '\u{2060}',
+            '\u{202E}',
+            '\u{FE0F}',
+            '\u{E0069}',
+            '\u{E007F}',
+            '\u{3164}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{1BCA0}',
+            '\u{0}',
+            '\u{7F}',
+            '\u{9F}',
+            '\u{061C}',
+            '\u{0600}',
+        ] {
+            assert!(is_ignorable(c), "{c:?}");
+        }
+        for c in [
+            'a', ' ', '\n', '\t', 'é', '\u{85}', '\u{A0}', 'ł', '日', '\u{301}',
+        ] {
+            assert!(!is_ignorable(c), "{c:?}");
+        }
+        // Every Default_Ignorable_Code_Point is removed.
+        use icu_properties::CodePointSetData;
+        use icu_properties::props::DefaultIgnorableCodePoint;
+        let dicp = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+        for range in dicp.iter_ranges() {
+            for cp in range {
+                if let Some(c) = char::from_u32(cp) {
+                    assert!(is_ignorable(c), "{c:?}");
+                }
             }
         }
-        assert!(is_ignorable('\u{200B}'));
-        assert!(is_ignorable('\u{E007F}'));
-        assert!(!is_ignorable('a'));
-        assert!(!is_ignorable(' '));
-        assert!(!is_ignorable('\n'));
-        assert!(!is_ignorable('é'));
-        assert!(!is_ignorable('\u{85}'));
+    }
+
+    #[test]
+    fn expansion_is_bounded_by_the_limit() {
+        // U+FDFA expands to 18 characters under NFKC.
+        let input = "\u{FDFA}".repeat(10_000);
+        let mut out = String::new();
+        assert_eq!(
+            normalize_bounded(&input, &mut out, 4096),
+            Err(TooLong { limit: 4096 })
+        );
+        assert!(out.len() < 4096 + 64, "{}", out.len());
+        let mut out = String::from("prefix");
+        assert_eq!(normalize_bounded("Hello", &mut out, 11), Ok(()));
+        assert_eq!(out, "prefixhello");
+        let mut out = String::from("prefix");
+        assert!(normalize_bounded("Hello!", &mut out, 11).is_err());
+        let mut out = String::new();
+        assert!(normalize_bounded(&"A".repeat(100), &mut out, 50).is_err());
+        // Expansion is bounded well before the limit; ordinary expanding characters are fine.
+        let input = "\u{FDFA}".repeat(100_000);
+        let mut out = String::new();
+        assert!(normalize_bounded(&input, &mut out, 1 << 30).is_err());
+        assert!(out.len() < 4096 + 4096, "{}", out.len());
+        let mut out = String::new();
+        assert!(
+            normalize_bounded(&"Grüße ﷺ ﬁne ㍿ words ".repeat(1000), &mut out, 1 << 30).is_ok()
+        );
+        // Short runs separated by spaces are bounded too.
+        let mut out = String::new();
+        assert!(normalize_bounded(&"\u{FDFA} ".repeat(100_000), &mut out, 1 << 30).is_err());
     }
 }

@@ -7,7 +7,7 @@ use raigate::context::{DataClass, RequestContext, RouteClass, RouteSpec};
 use raigate::engine::{Decision, DecisionInput, Outcome, Placement, Upstream, decide};
 use raigate::policy::CompiledPolicy;
 use raigate::problem::Problem;
-use raigate::scan::{BodyFormat, extract_text};
+use raigate::scan::extract_body;
 use raigate::tenants::{TenantSettings, TenantSnapshot};
 
 fn policy() -> CompiledPolicy {
@@ -46,7 +46,8 @@ impl Case {
         }
     }
     fn decide(&self, p: &CompiledPolicy, ctx: &RequestContext, body: Option<&str>) -> Decision {
-        let text = body.map(|b| extract_text(BodyFormat::Json, b.as_bytes()).unwrap());
+        let text =
+            body.map(|b| extract_body(&http::HeaderMap::new(), b.as_bytes(), 1 << 20).unwrap());
         let input = DecisionInput::new(
             ctx,
             &self.route,

@@ -5,6 +5,9 @@
 //! | `engine` | the pure decision: order of checks, shadow mode, obligations, upstream choice | none |
 //! | `policy` | loading and validating bundles, citations, the default bundle | none |
 //! | `content` | the content rules against the malicious and benign fixtures | none |
+//! | `content_views` | each view of the content check, its benign counterpart, quotation | none |
+//! | `content_eval` | `raigate policy eval`: report, JSON, thresholds and exit codes | `cli` |
+//! | `content_transport` | request bodies over real sockets: type lies, multipart, codings, duplicate names, 415, expansion | all |
 //! | `layer` | the tower layer in process (`oneshot` + `service_fn`): labelling branches | none |
 //! | `example` | the example service over real sockets | none |
 //! | `gateway` | the gateway binary over real sockets: routing, denials, records, config | all |
@@ -32,6 +35,17 @@
 mod support;
 
 mod content;
+#[cfg(feature = "cli")]
+mod content_eval;
+#[cfg(all(
+    feature = "cli",
+    feature = "jwt",
+    feature = "otel",
+    feature = "store-postgres",
+    feature = "content-encoding"
+))]
+mod content_transport;
+mod content_views;
 mod engine;
 mod layer;
 mod policy;

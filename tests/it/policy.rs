@@ -11,6 +11,7 @@ fn copy_bundle() -> tempfile::TempDir {
     for entry in [
         "bundle.toml",
         "content.toml",
+        "cues.toml",
         "features.toml",
         "purposes.toml",
         "regions.toml",

@@ -52,11 +52,9 @@ pub(crate) fn check(
     let rule = policy.purpose(ctx.purpose.as_deref()?)?;
     let purpose = &rule.purpose;
     let denial = match rule.kind {
-        PurposeRuleKind::ProhibitedUse => ProhibitedUse {
-            purpose: Some(purpose.clone()),
-            category: purpose.clone(),
+        PurposeRuleKind::ProhibitedUse => {
+            ProhibitedUse::by_purpose(purpose.clone(), purpose.clone()).into()
         }
-        .into(),
         PurposeRuleKind::ConsentRequired if !ctx.has_consent_for(purpose) => ConsentRequired {
             purpose: purpose.clone(),
         }

@@ -7,6 +7,7 @@
 //! | no or an invalid credential (JWT identity) | `unauthenticated` (401) | `request-unauthenticated` |
 //! | a body over the instance's `max_body_bytes` | `body-too-large` (413) | `request-body-too-large` |
 //! | tenant settings older than their bound, a trace that cannot take the record | `policy-unavailable` (503) | `policy-unavailable` |
+//! | a body a content-scanned route cannot read as text (route `unscannable = "deny"`) | `unsupported-media-type` (415) | `request-unsupported-media-type` |
 //!
 //! The layer supplies the facts (the path, the resolver's error, how the body read ended, the
 //! snapshot's age measured with its clock); these functions decide the denial and the rule.
@@ -25,6 +26,18 @@ pub const RULE_TOO_LARGE: &str = "request-body-too-large";
 pub const RULE_UNAVAILABLE: &str = "policy-unavailable";
 /// Rule id of a request without valid credentials.
 pub const RULE_UNAUTHENTICATED: &str = "request-unauthenticated";
+/// Rule id of a body that a content-scanned route cannot read as text.
+pub const RULE_UNSUPPORTED_MEDIA_TYPE: &str = "request-unsupported-media-type";
+
+/// The body cannot be scanned for content rules (a binary media type, an unknown content
+/// coding, a charset other than UTF-8), and the route does not let such bodies through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+#[non_exhaustive]
+pub struct UnsupportedMediaType {
+    /// What cannot be read (a media type or content coding, never content).
+    pub detail: String,
+}
 
 /// The request body is over the configured limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,11 +133,16 @@ pub(crate) fn body_unreadable() -> Decision {
     malformed("the request body could not be read")
 }
 
-/// A body whose text cannot be extracted as its content type says.
-pub(crate) fn body_unscannable(reason: &impl std::fmt::Display) -> Decision {
-    malformed(format!(
-        "the request body cannot be read as its content type says: {reason}"
-    ))
+/// A body a content-scanned route cannot read, on a route with `unscannable = "deny"`.
+pub(crate) fn unsupported_media_type(reason: &impl std::fmt::Display) -> Decision {
+    refuse(
+        RULE_UNSUPPORTED_MEDIA_TYPE,
+        UnsupportedMediaType {
+            detail: format!(
+                "{reason}; this route scans request text for content rules and refuses bodies it cannot read"
+            ),
+        },
+    )
 }
 
 /// Fail closed on stale tenant settings: `age` is how long ago the snapshot last matched its
