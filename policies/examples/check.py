@@ -16,7 +16,8 @@ Checks, for every `policies/examples/<category>.toml`:
 - counts per language reach the minimums (en: 60 examples and 40 counter-examples, every other
   language of LANGS: 12 and 8);
 - no string is a copy of a line of the development corpus `tests/fixtures/corpus/dev.jsonl`
-  (same check after folding). The held-out corpus is never read here, nor anywhere else while
+  (same check after folding), nor a near copy: a string of 6 words or more of which at least
+  NEAR (70 %) of the words, counted on the shorter of the two, are in one dev line. The held-out corpus is never read here, nor anywhere else while
   writing examples: it measures the bundle and must stay unseen.
 Exits 1 on any problem, naming the file and the string.
 """
@@ -36,11 +37,23 @@ LANGS = ("en", "de", "fr", "es", "it", "nl", "pl", "pt")
 MINIMUMS = {"en": (60, 40)}
 DEFAULT_MINIMUM = (12, 8)
 MAX_CHARS = 300
+NEAR = 0.7
 KINDS = ("examples", "counter_examples")
 
 
 def fold(s):
     return re.sub(r"\s+", " ", s.casefold()).strip()
+
+
+def words(s):
+    return frozenset(re.findall(r"\w+", s.casefold()))
+
+
+def overlap(a, b):
+    """Share of the shorter text's words that the other text also has."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
 
 
 def dev_texts():
@@ -69,6 +82,7 @@ def main():
     with open(os.path.join(POLICIES, "content.toml"), "rb") as f:
         rules = {r["id"]: r["category"] for r in tomllib.load(f)["content_rule"]}
     dev = dev_texts()
+    dev_words = [w for w in (words(t) for t in dev) if len(w) >= 6]
     counts = {}
     seen_examples = {}   # folded example -> category
     seen_counters = {}   # folded counter-example -> category
@@ -121,6 +135,10 @@ def main():
                     in_file[k] = f"{key}].{kind}"
                     if k in dev:
                         bad(f"[{key}].{kind}: copied from dev.jsonl: {s!r}")
+                    else:
+                        w = words(s)
+                        if len(w) >= 6 and any(overlap(w, d) >= NEAR for d in dev_words):
+                            bad(f"[{key}].{kind}: a near copy of a dev.jsonl line: {s!r}")
                     mine, other = (
                         (seen_examples, seen_counters)
                         if kind == "examples"
