@@ -29,6 +29,7 @@
 //! | `otel` | OpenTelemetry spans and metrics per decision |
 //! | `gateway` | the standalone reverse proxy (`gateway`) |
 //! | `cli` | the `raigate` command |
+//! | `guards` | external guard services asked about request text (`guard`, `RaigateLayer::guard`) |
 //!
 //! All are on by default (so `cargo install raigate` builds the binary).
 //!
@@ -48,6 +49,7 @@
 //! | [`trace`] | decision records and sinks; with a store feature the durable trace |
 //! | `admin` | the admin HTTP API and its bearer-token auth (feature `admin`) |
 //! | `gateway` | config file and reverse proxy (feature `gateway`) |
+//! | `guard` | external guard services: OpenAI moderation, Llama Guard, Prompt Shields, a webhook (feature `guards`) |
 //!
 //! `ARCHITECTURE.md` in the repository draws the dependency direction and the recipe for adding
 //! a check.
@@ -61,6 +63,8 @@ pub mod engine;
 pub mod eval;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "guards")]
+pub mod guard;
 pub mod label;
 pub mod layer;
 mod media;

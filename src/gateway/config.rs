@@ -312,6 +312,117 @@ pub struct UpstreamSection {
     pub provider: Option<String>,
 }
 
+/// `[[guard]]`: an external guard service asked about the text of requests on routes that
+/// scan content (`docs/guards.md`). Needs the `guards` feature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GuardSection {
+    /// Unique name; records say `detector = "guard:<name>"`.
+    pub name: String,
+    /// `openai-moderation`, `llama-guard`, `azure-prompt-shields` or `webhook`.
+    pub kind: String,
+    /// Base URL of the service (`http://host:port[/v1]`); the call's path is appended.
+    pub url: String,
+    /// Cloud region the service runs in: region-pinned tenants use in-set guards only.
+    pub region: String,
+    /// Time the guard has to answer, in milliseconds (default 1000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// `deny` (default: 503 `policy-unavailable`) or `allow`, when the guard fails, times out
+    /// or may not be asked.
+    #[serde(default)]
+    pub on_error: Option<String>,
+    /// The model to ask for (required by `llama-guard`).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Environment variable holding the API key (read at start).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Record flags as would-be denials without enforcing them (default false).
+    #[serde(default)]
+    pub shadow: bool,
+    /// Calls in flight at once (default 32).
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
+    /// Verdicts cached (default 10000; 0: no cache).
+    #[serde(default)]
+    pub cache_entries: Option<usize>,
+    /// Life of a cached verdict in seconds (default 600).
+    #[serde(default)]
+    pub cache_ttl_secs: Option<u64>,
+    /// Failures in a row that open the circuit (default 5).
+    #[serde(default)]
+    pub breaker_failures: Option<u32>,
+    /// Time the circuit stays open, in milliseconds (default 10000).
+    #[serde(default)]
+    pub breaker_cooldown_ms: Option<u64>,
+}
+
+#[cfg(feature = "guards")]
+impl GuardSection {
+    /// The library's guard: the kind and `on_error` parsed, the API key read from its
+    /// environment variable. `Err((key, reason))`.
+    pub(crate) fn spec(&self) -> Result<crate::guard::GuardSpec, (&'static str, String)> {
+        use crate::guard::{self as g, GuardKind, GuardSpec, OnError};
+        use std::time::Duration;
+        let kind = GuardKind::parse(&self.kind).ok_or_else(|| {
+            let known: Vec<&str> = GuardKind::ALL.iter().map(|k| k.as_str()).collect();
+            (
+                "kind",
+                format!(
+                    "unknown kind `{}`; expected one of: {}",
+                    self.kind,
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let mut spec = GuardSpec::new(&self.name, kind, &self.url, &self.region)
+            .shadow(self.shadow)
+            .timeout(
+                self.timeout_ms
+                    .map_or(g::DEFAULT_TIMEOUT, Duration::from_millis),
+            )
+            .max_concurrency(self.max_concurrency.unwrap_or(g::DEFAULT_MAX_CONCURRENCY))
+            .cache(
+                self.cache_entries.unwrap_or(g::DEFAULT_CACHE_ENTRIES),
+                self.cache_ttl_secs
+                    .map_or(g::DEFAULT_CACHE_TTL, Duration::from_secs),
+            )
+            .breaker(
+                self.breaker_failures.unwrap_or(g::DEFAULT_BREAKER_FAILURES),
+                self.breaker_cooldown_ms
+                    .map_or(g::DEFAULT_BREAKER_COOLDOWN, Duration::from_millis),
+            );
+        if let Some(e) = &self.on_error {
+            let on_error = OnError::parse(e)
+                .ok_or_else(|| ("on_error", format!("`{e}` is neither `deny` nor `allow`")))?;
+            spec = spec.on_error(on_error);
+        }
+        if let Some(m) = &self.model {
+            spec = spec.model(m);
+        }
+        if let Some(var) = &self.api_key_env {
+            match std::env::var(var) {
+                Ok(key) if !key.trim().is_empty() => spec = spec.api_key(key.trim()),
+                Ok(_) => {
+                    return Err((
+                        "api_key_env",
+                        format!("the environment variable `{var}` is empty"),
+                    ));
+                }
+                Err(_) => {
+                    return Err((
+                        "api_key_env",
+                        format!("the environment variable `{var}` is not set"),
+                    ));
+                }
+            }
+        }
+        Ok(spec)
+    }
+}
+
 /// `[[route]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -386,6 +497,9 @@ pub struct GatewayConfig {
     /// `[[route]]`.
     #[serde(default)]
     pub route: Vec<RouteSection>,
+    /// `[[guard]]`: external guard services, asked in this order (concurrently).
+    #[serde(default)]
+    pub guard: Vec<GuardSection>,
     /// `[admin]`.
     #[serde(default)]
     pub admin: AdminSection,

@@ -282,6 +282,28 @@ impl Gateway {
             layer = layer.upstream(&u.name, &u.region, u.provider.as_deref());
         }
 
+        #[cfg(feature = "guards")]
+        for (i, g) in config.guard.iter().enumerate() {
+            let spec = g
+                .spec()
+                .map_err(|(k, r)| invalid(&config.file, format!("guard[{i}].{k}"), r))?;
+            layer = layer
+                .guard(spec)
+                .map_err(|e| invalid(&config.file, format!("guard[{i}].{}", e.key), e.reason))?;
+            if compiled.region_set_of(&g.region).is_none() {
+                tracing::warn!(guard = %g.name, region = %g.region, "guard region is in no region set: region-pinned tenants will never be sent there");
+            }
+        }
+        #[cfg(not(feature = "guards"))]
+        if !config.guard.is_empty() {
+            return Err(invalid(
+                &config.file,
+                "guard".into(),
+                "this build of raigate has no `guards` feature",
+            )
+            .into());
+        }
+
         if config.route.is_empty() {
             return Err(invalid(
                 &config.file,

@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     /// Shared by every clone of the layer: bytes of response bodies being buffered to label.
     pub(crate) label_budget: Arc<LabelBudget>,
     pub(crate) max_staleness: std::time::Duration,
+    /// External guards asked after the content rules (none: the stage is skipped).
+    #[cfg(feature = "guards")]
+    pub(crate) guards: Option<Arc<crate::guard::GuardSet>>,
 }
 
 /// Applies raigate's Responsible-AI policy to the routes it is told about. Builder methods
@@ -118,6 +121,8 @@ impl RaigateLayer {
                 max_label_bytes: DEFAULT_MAX_LABEL_BYTES,
                 label_budget: Arc::new(LabelBudget::new(DEFAULT_LABEL_BUDGET_BYTES)),
                 max_staleness: DEFAULT_MAX_STALENESS,
+                #[cfg(feature = "guards")]
+                guards: None,
             }),
         }
     }
@@ -214,6 +219,32 @@ impl RaigateLayer {
     pub fn max_staleness(mut self, bound: std::time::Duration) -> Self {
         self.shared_mut().max_staleness = bound;
         self
+    }
+
+    /// Ask an external guard about the text of every request on a route that scans content,
+    /// after the content rules found nothing (`docs/guards.md`). Guards are asked
+    /// concurrently; a flag is 403 `prohibited-use` recorded with `detector = "guard:<name>"`,
+    /// a guard not heard follows its `on_error`. Fails on invalid values or a name already
+    /// taken.
+    ///
+    /// ```no_run
+    /// # use raigate::{RaigateLayer, guard::{GuardKind, GuardSpec}};
+    /// # fn f(layer: RaigateLayer) -> Result<RaigateLayer, raigate::guard::GuardConfigError> {
+    /// let layer = layer.guard(
+    ///     GuardSpec::new("moderation", GuardKind::OpenaiModeration, "http://127.0.0.1:9400/v1", "eu-central-1"),
+    /// )?;
+    /// # Ok(layer) }
+    /// ```
+    #[cfg(feature = "guards")]
+    pub fn guard(
+        mut self,
+        spec: crate::guard::GuardSpec,
+    ) -> Result<Self, crate::guard::GuardConfigError> {
+        let shared = self.shared_mut();
+        let mut set = shared.guards.as_deref().cloned().unwrap_or_default();
+        set.add(spec)?;
+        shared.guards = Some(Arc::new(set));
+        Ok(self)
     }
 
     /// The live policy.

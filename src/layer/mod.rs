@@ -36,6 +36,8 @@
 mod body;
 mod budget;
 mod future;
+#[cfg(feature = "guards")]
+mod guards;
 mod labeller;
 // `layer/layer.rs` holds the `Layer`, as in tower-http's `<middleware>/layer.rs`; the lint
 // fires because this module is named `layer` too.
@@ -46,6 +48,8 @@ pub(crate) mod throttle;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
+#[cfg(feature = "guards")]
+pub use guards::{RULE_GUARD_FLAGGED, RULE_GUARD_UNAVAILABLE};
 pub use layer::{
     DEFAULT_LABEL_BUDGET_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LABEL_BYTES,
     DEFAULT_MAX_STALENESS, LayerConfigError, RaigateLayer,

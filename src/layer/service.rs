@@ -79,6 +79,9 @@ struct Job {
     /// What the record's `reason` adds about the body's text (binary parts not scanned, a body
     /// let through unscanned), never the text itself.
     note: Option<String>,
+    /// The external guard that decided (or was not heard), for the record's `detector`.
+    #[cfg(feature = "guards")]
+    guard: Option<super::guards::GuardMark>,
 }
 
 /// A conclusion: either known now, or after waiting for the record to be durable.
@@ -151,6 +154,11 @@ impl Job {
         r.tenant_version = d.tenant_version;
         r.trace_id = ctx.and_then(|c| c.trace_id.clone());
         r.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        #[cfg(feature = "guards")]
+        if let Some(g) = &self.guard {
+            r.detector = Some(g.detector.clone());
+            r.score = g.score;
+        }
         r
     }
 
@@ -354,6 +362,9 @@ struct Examined {
     decision: Decision,
     model: Option<String>,
     note: Option<String>,
+    /// The text that was scanned, for the stages after the engine (external guards).
+    #[cfg_attr(not(feature = "guards"), allow(dead_code))]
+    text: Option<ScanText>,
 }
 
 impl Examined {
@@ -362,6 +373,7 @@ impl Examined {
             decision,
             model: None,
             note: None,
+            text: None,
         }
     }
 }
@@ -419,6 +431,7 @@ impl Job {
             decision,
             model: text.model().map(str::to_owned),
             note,
+            text: Some(text),
         }
     }
 }
@@ -480,6 +493,8 @@ where
             route,
             started,
             note: None,
+            #[cfg(feature = "guards")]
+            guard: None,
         };
         let tenants = job.shared.tenants.snapshot();
         let (mut parts, body) = req.into_parts();
@@ -547,6 +562,11 @@ where
                     Ok((bytes, examined))
                 }
             };
+            #[cfg(feature = "guards")]
+            let examined = match examined {
+                Ok((bytes, e)) => Ok((bytes, job.ask_guards(&ctx, &tenants, e).await)),
+                Err(d) => Err(d),
+            };
             let conclusion = match examined {
                 Err(d) => job.conclude::<S, ReqBody>(Some(&ctx), d, None, inner, None),
                 Ok((bytes, e)) => {
@@ -561,6 +581,48 @@ where
                 Conclusion::Later(f) => f.await,
             }
         }))
+    }
+}
+
+#[cfg(feature = "guards")]
+impl Job {
+    /// The external guards, on a request the engine allowed and whose text was read: the last
+    /// stage of the content checks (deterministic, semantic, guards).
+    async fn ask_guards(
+        &mut self,
+        ctx: &RequestContext,
+        tenants: &TenantSnapshot,
+        mut e: Examined,
+    ) -> Examined {
+        let Some(guards) = self.shared.guards.clone() else {
+            return e;
+        };
+        let Some(text) = e.text.take() else {
+            return e;
+        };
+        if !e.decision.is_allowed() || text.is_empty() {
+            return e;
+        }
+        let pinned = ctx
+            .tenant
+            .as_deref()
+            .and_then(|t| tenants.get(t))
+            .and_then(|s| s.region.clone());
+        let reports = guards.ask(&text, pinned.as_deref(), &self.policy).await;
+        let upstream = e.decision.upstream;
+        let obligations = e.decision.obligations;
+        let stage = super::guards::apply(&reports, &self.policy, e.decision);
+        e.decision = stage.decision;
+        if e.decision.is_allowed() {
+            e.decision.upstream = upstream;
+            e.decision.obligations = obligations;
+        }
+        e.note = match (e.note.take(), stage.note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        self.guard = stage.mark;
+        e
     }
 }
 
