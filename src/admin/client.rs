@@ -7,6 +7,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 use crate::tenants::TenantSettings;
+use crate::trace::{DecisionPage, DecisionQuery, DecisionRecord, ExportFormat, VerifyReport};
 
 /// Why an admin API call could not be made or was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +43,8 @@ pub enum ClientError {
     Decode(String),
 }
 
-/// A small client of the admin API (used by `raigate tenants …`).
+/// A small client of the admin API (used by `raigate tenants …`, and by `raigate decisions …`
+/// and `raigate audit verify` without `--config`: a reviewer needs a token, not the database).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), raigate::admin::ClientError> {
@@ -94,6 +96,33 @@ fn segment(s: &str) -> String {
     out
 }
 
+/// The query string of a decision query (`?tenant=…&limit=…`), empty when nothing is set.
+fn query_string(q: &DecisionQuery) -> String {
+    let pairs = [
+        ("tenant", q.tenant.as_deref()),
+        ("outcome", q.outcome.as_deref()),
+        ("feature", q.feature.as_deref()),
+        ("rule", q.rule.as_deref()),
+        ("subject", q.subject.as_deref()),
+        ("since", q.since.as_deref()),
+        ("until", q.until.as_deref()),
+        ("cursor", q.cursor.as_deref()),
+        ("format", q.format.as_deref()),
+    ];
+    let limit = q.limit.map(|l| l.to_string());
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs
+        .into_iter()
+        .chain(std::iter::once(("limit", limit.as_deref())))
+    {
+        if let Some(v) = v {
+            out.append_pair(k, v);
+        }
+    }
+    let s = out.finish();
+    if s.is_empty() { s } else { format!("?{s}") }
+}
+
 /// An error and its causes, `: `-separated (hyper's own message is only "client error
 /// (Connect)"; the cause says "Connection refused").
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -127,13 +156,13 @@ impl AdminClient {
         self
     }
 
-    async fn call(
+    fn request(
         &self,
         method: Method,
         path: &str,
         if_match: Option<u64>,
         body: Option<String>,
-    ) -> Result<(StatusCode, Bytes), ClientError> {
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -147,9 +176,18 @@ impl AdminClient {
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Url(e.to_string()))?;
+        req.body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Url(e.to_string()))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        if_match: Option<u64>,
+        body: Option<String>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let req = self.request(method, path, if_match, body)?;
         let resp = self
             .http
             .request(req)
@@ -165,27 +203,32 @@ impl AdminClient {
         if status.is_success() {
             return Ok((status, bytes));
         }
-        let Ok(problem) = serde_json::from_slice::<ProblemBody>(&bytes) else {
+        Err(self.failure(status, &bytes))
+    }
+
+    /// The error for a non-2xx answer.
+    fn failure(&self, status: StatusCode, bytes: &[u8]) -> ClientError {
+        let Ok(problem) = serde_json::from_slice::<ProblemBody>(bytes) else {
             // Every admin API error is a problem document.
-            return Err(ClientError::NotAdminApi {
+            return ClientError::NotAdminApi {
                 url: self.base.clone(),
                 detail: format!("it answered {status} without a problem document"),
-            });
+            };
         };
         if problem.kind.ends_with("/route-not-found") {
             // The proxy's answer to a path it has no route for.
-            return Err(ClientError::NotAdminApi {
+            return ClientError::NotAdminApi {
                 url: self.base.clone(),
                 detail: "it answered like raigate's proxy (`route-not-found`); the admin API \
                          listens on `[server] admin_listen` (default http://127.0.0.1:8081)"
                     .to_owned(),
-            });
+            };
         }
-        Err(ClientError::Problem {
+        ClientError::Problem {
             status: status.as_u16(),
             title: problem.title,
             detail: problem.detail,
-        })
+        }
     }
 
     fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
@@ -243,6 +286,81 @@ impl AdminClient {
             Method::DELETE
         };
         let (_, body) = self.call(method, &path, None, None).await?;
+        Self::decode(&body)
+    }
+
+    /// `GET /v1/decisions`: one page of decisions (a tenant-admin's token sees its own
+    /// tenant's only).
+    pub async fn decisions(&self, query: &DecisionQuery) -> Result<DecisionPage, ClientError> {
+        let path = format!("/v1/decisions{}", query_string(query));
+        let (_, body) = self.call(Method::GET, &path, None, None).await?;
+        Self::decode(&body)
+    }
+
+    /// `GET /v1/decisions/{id}`; `Ok(None)` when no decision with this id is visible.
+    pub async fn decision(&self, id: &str) -> Result<Option<DecisionRecord>, ClientError> {
+        let path = format!("/v1/decisions/{}", segment(id));
+        match self.call(Method::GET, &path, None, None).await {
+            Ok((_, body)) => Self::decode(&body).map(Some),
+            Err(ClientError::Problem { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v1/decisions/export`: streams every matching decision into `out` as it arrives
+    /// (an export can be larger than memory). Returns the bytes written.
+    pub async fn export_to(
+        &self,
+        query: &DecisionQuery,
+        format: ExportFormat,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ClientError> {
+        let q = DecisionQuery {
+            format: Some(
+                match format {
+                    ExportFormat::Jsonl => "jsonl",
+                    ExportFormat::Csv => "csv",
+                }
+                .to_owned(),
+            ),
+            ..query.clone()
+        };
+        let path = format!("/v1/decisions/export{}", query_string(&q));
+        let req = self.request(Method::GET, &path, None, None)?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Http(error_chain(&e)))?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Http(e.to_string()))?
+                .to_bytes();
+            return Err(self.failure(status, &bytes));
+        }
+        let mut written = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Http(error_chain(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data)
+                    .map_err(|e| ClientError::Http(format!("cannot write the export: {e}")))?;
+                written += data.len() as u64;
+            }
+        }
+        out.flush()
+            .map_err(|e| ClientError::Http(format!("cannot write the export: {e}")))?;
+        Ok(written)
+    }
+
+    /// `GET /v1/audit/verify` (compliance or operator token).
+    pub async fn verify(&self) -> Result<VerifyReport, ClientError> {
+        let (_, body) = self
+            .call(Method::GET, "/v1/audit/verify", None, None)
+            .await?;
         Self::decode(&body)
     }
 }

@@ -48,11 +48,14 @@ pub fn router(state: AdminState) -> Router {
 /// The OpenAPI 3 document of the admin API, generated from the handlers.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "raigate admin API", description = "Tenant AI settings: read, replace, opt out of and back into features."),
-    paths(list_tenants, get_tenant, put_tenant, opt_out, opt_in, healthz, readyz),
-    components(schemas(TenantSettings, TenantList, Problem)),
+    info(title = "raigate admin API", description = "Tenant AI settings (read, replace, opt out of and back into features) and the decision trace (list, get, export, verify)."),
+    paths(list_tenants, get_tenant, put_tenant, opt_out, opt_in, healthz, readyz,
+        crate::trace::http::list, crate::trace::http::one, crate::trace::http::export,
+        crate::trace::http::audit_verify),
+    components(schemas(TenantSettings, TenantList, Problem, crate::trace::DecisionRecord,
+        crate::trace::DecisionPage, crate::trace::VerifyReport, crate::trace::Phase)),
     modifiers(&BearerAuth),
-    tags((name = "tenants", description = "Tenant settings"), (name = "health", description = "Probes"))
+    tags((name = "tenants", description = "Tenant settings"), (name = "decisions", description = "The decision trace, for compliance"), (name = "health", description = "Probes"))
 )]
 pub struct AdminApiDoc;
 
@@ -483,6 +486,10 @@ mod tests {
             [
                 "/healthz",
                 "/readyz",
+                "/v1/audit/verify",
+                "/v1/decisions",
+                "/v1/decisions/export",
+                "/v1/decisions/{id}",
                 "/v1/tenants",
                 "/v1/tenants/{id}",
                 "/v1/tenants/{id}/opt-outs/{feature}"

@@ -59,7 +59,7 @@ where
 }
 
 #[derive(Clone)]
-struct Ctx {
+pub(crate) struct Ctx {
     store: TraceStore,
     auth: Arc<dyn TraceAccess>,
     trusted: Option<VerifyingKey>,
@@ -160,7 +160,31 @@ fn serde_urlencoded_query(raw: &str) -> Result<DecisionQuery, String> {
         .map_err(|e| e.body_text())
 }
 
-async fn list(State(c): State<Ctx>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response<Body> {
+/// One page of decisions, oldest first.
+#[utoipa::path(get, path = "/v1/decisions", tag = "decisions",
+    params(
+        ("tenant" = Option<String>, Query, description = "Only this tenant (a tenant-admin's own tenant is implied)"),
+        ("outcome" = Option<String>, Query, description = "`allow` or `deny`"),
+        ("feature" = Option<String>, Query, description = "Only this feature"),
+        ("rule" = Option<String>, Query, description = "Only this rule"),
+        ("subject" = Option<String>, Query, description = "Only this pseudonymous subject (`ps_…`)"),
+        ("since" = Option<String>, Query, description = "From this time on, inclusive (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Before this time, exclusive (RFC 3339)"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of decisions", body = super::DecisionPage),
+        (status = 400, description = "Bad filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another tenant's decisions", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn list(
+    State(c): State<Ctx>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response<Body> {
     let access = match c.auth.authorize(&headers, TraceAction::ReadDecisions) {
         Ok(a) => a,
         Err(r) => return r,
@@ -175,7 +199,20 @@ async fn list(State(c): State<Ctx>, headers: HeaderMap, RawQuery(raw): RawQuery)
     }
 }
 
-async fn one(State(c): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -> Response<Body> {
+/// One decision by id.
+#[utoipa::path(get, path = "/v1/decisions/{id}", tag = "decisions",
+    params(("id" = String, Path, description = "Decision id (UUIDv7)")),
+    responses(
+        (status = 200, description = "The decision", body = super::DecisionRecord),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No decision with this id is visible to the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn one(
+    State(c): State<Ctx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response<Body> {
     let access = match c.auth.authorize(&headers, TraceAction::ReadDecisions) {
         Ok(a) => a,
         Err(r) => return r,
@@ -197,7 +234,26 @@ async fn one(State(c): State<Ctx>, headers: HeaderMap, Path(id): Path<String>) -
     }
 }
 
-async fn export(
+/// Every matching decision, streamed as JSON Lines or CSV.
+#[utoipa::path(get, path = "/v1/decisions/export", tag = "decisions",
+    params(
+        ("tenant" = Option<String>, Query, description = "Only this tenant (a tenant-admin's own tenant is implied)"),
+        ("outcome" = Option<String>, Query, description = "`allow` or `deny`"),
+        ("feature" = Option<String>, Query, description = "Only this feature"),
+        ("rule" = Option<String>, Query, description = "Only this rule"),
+        ("subject" = Option<String>, Query, description = "Only this pseudonymous subject (`ps_…`)"),
+        ("since" = Option<String>, Query, description = "From this time on, inclusive (RFC 3339)"),
+        ("until" = Option<String>, Query, description = "Before this time, exclusive (RFC 3339)"),
+        ("format" = Option<String>, Query, description = "`jsonl` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "JSON Lines (one record per line) or CSV with a header row", content((String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 400, description = "Bad filter or format", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Another tenant's decisions", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn export(
     State(c): State<Ctx>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -242,7 +298,15 @@ async fn export(
     }
 }
 
-async fn audit_verify(State(c): State<Ctx>, headers: HeaderMap) -> Response<Body> {
+/// Verify the hash chain and signed checkpoints.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "decisions",
+    responses(
+        (status = 200, description = "The verification report (`ok` false when the chain is broken)", body = super::VerifyReport),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the compliance or operator role", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn audit_verify(State(c): State<Ctx>, headers: HeaderMap) -> Response<Body> {
     match c.auth.authorize(&headers, TraceAction::Verify) {
         Ok(Access::All) => {}
         Ok(Access::Tenant(_)) => {

@@ -27,7 +27,7 @@
 #[cfg(feature = "store")]
 pub(crate) mod chain;
 #[cfg(all(feature = "admin", feature = "store"))]
-mod http;
+pub(crate) mod http;
 mod id;
 mod jsonl;
 #[cfg(feature = "otel")]

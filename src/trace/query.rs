@@ -49,6 +49,7 @@ pub struct QueryError {
 /// One page of decisions, oldest first: in `seq` order, or in (`time`, `seq`) order when the
 /// query has a time range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 pub struct DecisionPage {
     /// The decisions.
     pub decisions: Vec<DecisionRecord>,

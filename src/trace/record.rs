@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which part of a request's life a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Phase {
@@ -59,6 +60,7 @@ impl Phase {
 /// phases can add fields without breaking callers. `seq`, `prev_hash` and `hash` are filled in
 /// by the durable store when the record joins the hash chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct DecisionRecord {
     /// UUIDv7.

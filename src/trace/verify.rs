@@ -11,6 +11,7 @@ use super::{DecisionRecord, TraceError, TraceStore};
 
 /// The answer of `GET /v1/audit/verify` and `raigate audit verify` (see `docs/admin-api.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     /// The chain is intact.
     pub ok: bool,

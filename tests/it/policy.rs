@@ -1,6 +1,7 @@
 //! The default bundle and the loader's error reporting.
 
 use std::path::Path;
+#[cfg(feature = "cli")]
 use std::process::Command;
 
 use crate::support::repo_path;
@@ -232,6 +233,8 @@ fn the_version_tracks_meaning_not_formatting() {
     );
 }
 
+/// Drives the `raigate` binary, which only exists with the `cli` feature.
+#[cfg(feature = "cli")]
 #[test]
 fn policy_check_cli_exits_non_zero_on_a_bad_bundle() {
     let ok = Command::new(env!("CARGO_BIN_EXE_raigate"))

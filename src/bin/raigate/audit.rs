@@ -5,21 +5,26 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use raigate::gateway::GatewayConfig;
-use raigate::trace::{CheckpointKey, decode_public_key, verify};
+use raigate::trace::{CheckpointKey, VerifyReport, decode_public_key, verify};
 
-use crate::{fail, open_trace, runtime};
+use crate::{admin_client, fail, open_trace, runtime};
 
 /// `raigate audit …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Verify the hash chain and checkpoints; exits non-zero when it is broken.
+    /// Verify the hash chain and checkpoints; exits non-zero when it is broken. Through the
+    /// admin API (`GET /v1/audit/verify`, token from RAIGATE_TOKEN) by default, or on the
+    /// store of a config file with `--config`.
     Verify {
-        /// Config file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
+        /// Verify the store named in this config file (TOML) directly.
+        #[arg(long, short, conflicts_with = "admin")]
+        config: Option<PathBuf>,
+        /// Admin API base URL (token from the environment: RAIGATE_TOKEN).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        admin: String,
         /// Trust checkpoints signed by this ed25519 public key (hex) instead of the
-        /// configured checkpoint key's.
-        #[arg(long)]
+        /// configured checkpoint key's (with `--config`).
+        #[arg(long, requires = "config")]
         public_key: Option<String>,
         /// Print `{"ok", "records", "first_bad_seq", "detail"}`.
         #[arg(long)]
@@ -51,6 +56,7 @@ pub(crate) fn run(cmd: AuditCommand) -> ExitCode {
         }
         AuditCommand::Verify {
             config,
+            admin,
             public_key,
             json,
         } => {
@@ -59,6 +65,16 @@ pub(crate) fn run(cmd: AuditCommand) -> ExitCode {
                 Err(e) => return fail(e),
             };
             rt.block_on(async move {
+                let Some(config) = config else {
+                    let api = match admin_client(&admin) {
+                        Ok(api) => api,
+                        Err(e) => return fail(e),
+                    };
+                    return match api.verify().await {
+                        Ok(report) => print_report(&report, json),
+                        Err(e) => fail(e),
+                    };
+                };
                 let (cfg, store) = match open_trace(&config) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
@@ -84,27 +100,32 @@ pub(crate) fn run(cmd: AuditCommand) -> ExitCode {
                     Ok(r) => r,
                     Err(e) => return fail(e),
                 };
-                if json {
-                    println!("{}", serde_json::to_string(&report).unwrap_or_default());
-                } else if report.ok {
-                    println!(
-                        "OK: {} record(s) verified; {}",
-                        report.records, report.detail
-                    );
-                } else {
-                    println!(
-                        "BROKEN at seq {}: {} ({} record(s) verified before it)",
-                        report.first_bad_seq.unwrap_or(0),
-                        report.detail,
-                        report.records
-                    );
-                }
-                if report.ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }
+                print_report(&report, json)
             })
         }
+    }
+}
+
+/// Print a verification report; the exit code says whether the chain is intact.
+fn print_report(report: &VerifyReport, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(report).unwrap_or_default());
+    } else if report.ok {
+        println!(
+            "OK: {} record(s) verified; {}",
+            report.records, report.detail
+        );
+    } else {
+        println!(
+            "BROKEN at seq {}: {} ({} record(s) verified before it)",
+            report.first_bad_seq.unwrap_or(0),
+            report.detail,
+            report.records
+        );
+    }
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -1,14 +1,19 @@
-//! `raigate decisions list|get|export`: the decision trace read straight from the store named
-//! in the config file.
+//! `raigate decisions list|get|export`: the decision trace, read through the admin API with a
+//! token from `RAIGATE_TOKEN` (the default: a compliance reviewer needs a token, not the
+//! database), or straight from the store named in a config file with `--config`.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use raigate::trace::{DecisionQuery, ExportFormat, Pseudonymizer};
+use raigate::admin::AdminClient;
+use raigate::gateway::GatewayConfig;
+use raigate::trace::{
+    DecisionPage, DecisionQuery, DecisionRecord, ExportFormat, Pseudonymizer, TraceStore,
+};
 
-use crate::{fail, open_trace, runtime};
+use crate::{admin_client, fail, open_trace, runtime};
 
 /// Filters shared by `list` and `export`.
 #[derive(Debug, Clone, Default, Args)]
@@ -33,14 +38,55 @@ pub(crate) struct FilterArgs {
     until: Option<String>,
 }
 
+/// Where the decisions are read from.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SourceArgs {
+    /// Read the store named in this config file (TOML) directly, instead of the admin API.
+    #[arg(long, short, conflicts_with = "admin")]
+    config: Option<PathBuf>,
+    /// Admin API base URL (token from the environment: RAIGATE_TOKEN).
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    admin: String,
+}
+
+/// An open source of decisions.
+pub(crate) enum Source {
+    Store(Box<GatewayConfig>, TraceStore),
+    Api(AdminClient),
+}
+
+impl SourceArgs {
+    pub(crate) fn open(self) -> Result<Source, String> {
+        match self.config {
+            Some(config) => open_trace(&config).map(|(c, s)| Source::Store(Box::new(c), s)),
+            None => admin_client(&self.admin).map(Source::Api),
+        }
+    }
+}
+
+impl Source {
+    async fn list(&self, q: &DecisionQuery) -> Result<DecisionPage, String> {
+        match self {
+            Source::Store(_, store) => store.list(q).await.map_err(|e| e.to_string()),
+            Source::Api(api) => api.decisions(q).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, String> {
+        match self {
+            Source::Store(_, store) => store.get(id).await.map_err(|e| e.to_string()),
+            Source::Api(api) => api.decision(id).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// `raigate decisions …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DecisionsCommand {
     /// One page of decisions, oldest first.
     List {
-        /// Config file (TOML); the store is `[store] url`.
-        #[arg(long, short)]
-        config: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Filters.
         #[command(flatten)]
         filter: FilterArgs,
@@ -56,9 +102,8 @@ pub(crate) enum DecisionsCommand {
     },
     /// One decision by id.
     Get {
-        /// Config file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
         /// The decision id.
         id: String,
         /// Print compact JSON.
@@ -67,14 +112,14 @@ pub(crate) enum DecisionsCommand {
     },
     /// Every matching decision, streamed as JSON Lines or CSV.
     Export {
-        /// Config file (TOML).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
         /// Filters.
         #[command(flatten)]
         filter: FilterArgs,
         /// A data subject's raw user id: it is pseudonymised with the configured key, and
-        /// only that subject's decisions are exported (GDPR access request).
+        /// only that subject's decisions are exported (GDPR access request). Needs
+        /// `--config`: the pseudonym key never leaves the deployment.
         #[arg(long)]
         subject: Option<String>,
         /// `jsonl` (default) or `csv`.
@@ -107,13 +152,13 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
     rt.block_on(async move {
         match cmd {
             DecisionsCommand::List {
-                config,
+                source,
                 filter,
                 limit,
                 cursor,
                 json,
             } => {
-                let (_, store) = match open_trace(&config) {
+                let source = match source.open() {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
@@ -122,7 +167,7 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                     cursor,
                     ..query(filter)
                 };
-                let page = match store.list(&q).await {
+                let page = match source.list(&q).await {
                     Ok(p) => p,
                     Err(e) => return fail(e),
                 };
@@ -155,12 +200,12 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                 }
                 ExitCode::SUCCESS
             }
-            DecisionsCommand::Get { config, id, json } => {
-                let (_, store) = match open_trace(&config) {
+            DecisionsCommand::Get { source, id, json } => {
+                let source = match source.open() {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
-                match store.get(&id).await {
+                match source.get(&id).await {
                     Ok(Some(r)) => {
                         let text = if json {
                             serde_json::to_string(&r)
@@ -175,7 +220,7 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                 }
             }
             DecisionsCommand::Export {
-                config,
+                source,
                 filter,
                 subject,
                 format,
@@ -184,12 +229,18 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                 let Some(format) = ExportFormat::parse(&format) else {
                     return fail("--format: use jsonl or csv");
                 };
-                let (cfg, store) = match open_trace(&config) {
+                let source = match source.open() {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
                 let mut q = query(filter);
                 if let Some(user) = subject {
+                    let Source::Store(cfg, _) = &source else {
+                        return fail(
+                            "--subject needs --config: the raw user id is pseudonymised with the \
+                             deployment's key, which the admin API never receives",
+                        );
+                    };
                     let key = cfg.pseudonym_key_file();
                     if !key.exists() {
                         return fail(format!(
@@ -209,12 +260,21 @@ pub(crate) fn run(cmd: DecisionsCommand) -> ExitCode {
                     },
                     None => Box::new(std::io::BufWriter::new(std::io::stdout())),
                 };
-                match store.export_to(&q, format, &mut out).await {
-                    Ok(n) => {
-                        eprintln!("exported {n} decision(s)");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => fail(e),
+                match &source {
+                    Source::Store(_, store) => match store.export_to(&q, format, &mut out).await {
+                        Ok(n) => {
+                            eprintln!("exported {n} decision(s)");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => fail(e),
+                    },
+                    Source::Api(api) => match api.export_to(&q, format, &mut out).await {
+                        Ok(n) => {
+                            eprintln!("exported {n} byte(s)");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => fail(e),
+                    },
                 }
             }
         }

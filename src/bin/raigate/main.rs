@@ -97,6 +97,44 @@ pub(crate) fn open_trace(config: &Path) -> Result<(GatewayConfig, TraceStore), S
     Ok((cfg, store))
 }
 
+/// A client of the admin API at `admin`, with the token from `RAIGATE_TOKEN` (warns when it
+/// is not set). Used by every command that works through the API.
+pub(crate) fn admin_client(admin: &str) -> Result<raigate::admin::AdminClient, String> {
+    check_admin_url(admin)?;
+    let mut api = raigate::admin::AdminClient::new(admin);
+    match std::env::var("RAIGATE_TOKEN") {
+        Ok(t) if !t.is_empty() => api = api.token(&t),
+        _ => eprintln!("warning: RAIGATE_TOKEN is not set; the admin API will answer 401"),
+    }
+    Ok(api)
+}
+
+/// `--admin` must be an `http://HOST[:PORT]` URL; say what is wrong before trying to connect.
+fn check_admin_url(admin: &str) -> Result<(), String> {
+    let uri: http::Uri = admin
+        .parse()
+        .map_err(|e| format!("--admin `{admin}` is not a URL ({e}); e.g. http://127.0.0.1:8081"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "--admin `{admin}`: https is not supported by this client; the admin API \
+                 serves plain http on [server] admin_listen (put TLS in front of it separately)"
+            ));
+        }
+        Some(other) => return Err(format!("--admin `{admin}`: `{other}` is not http")),
+        None => {
+            return Err(format!(
+                "--admin `{admin}` has no scheme: write http://{admin}"
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("--admin `{admin}` has no host"));
+    }
+    Ok(())
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

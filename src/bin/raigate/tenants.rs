@@ -6,7 +6,7 @@ use clap::{Subcommand, ValueEnum};
 use raigate::admin::{AdminClient, ClientError};
 use raigate::tenants::TenantSettings;
 
-use crate::{fail, runtime};
+use crate::{admin_client, fail, runtime};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TenantsCommand {
@@ -155,14 +155,10 @@ async fn call(
 
 /// Run `raigate tenants …` against the admin API at `admin` (token from `RAIGATE_TOKEN`).
 pub(crate) fn run(admin: &str, json: bool, command: TenantsCommand) -> ExitCode {
-    if let Err(e) = check_admin_url(admin) {
-        return fail(e);
-    }
-    let mut api = AdminClient::new(admin);
-    match std::env::var("RAIGATE_TOKEN") {
-        Ok(t) if !t.is_empty() => api = api.token(&t),
-        _ => eprintln!("warning: RAIGATE_TOKEN is not set; the admin API will answer 401"),
-    }
+    let api = match admin_client(admin) {
+        Ok(api) => api,
+        Err(e) => return fail(e),
+    };
     let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => return fail(e),
@@ -178,30 +174,4 @@ pub(crate) fn run(admin: &str, json: bool, command: TenantsCommand) -> ExitCode 
         )),
         Err(e) => fail(e),
     }
-}
-
-/// `--admin` must be an `http://HOST[:PORT]` URL; say what is wrong before trying to connect.
-fn check_admin_url(admin: &str) -> Result<(), String> {
-    let uri: http::Uri = admin
-        .parse()
-        .map_err(|e| format!("--admin `{admin}` is not a URL ({e}); e.g. http://127.0.0.1:8081"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "--admin `{admin}`: https is not supported by this client; the admin API \
-                 serves plain http on [server] admin_listen (put TLS in front of it separately)"
-            ));
-        }
-        Some(other) => return Err(format!("--admin `{admin}`: `{other}` is not http")),
-        None => {
-            return Err(format!(
-                "--admin `{admin}` has no scheme: write http://{admin}"
-            ));
-        }
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("--admin `{admin}` has no host"));
-    }
-    Ok(())
 }
