@@ -95,8 +95,8 @@ pub(crate) fn request_body(
                 return None;
             }
             let mut body = json!({ "input": text });
-            if let Some(m) = model {
-                body["model"] = json!(m);
+            if let (Some(m), Some(obj)) = (model, body.as_object_mut()) {
+                obj.insert("model".to_owned(), json!(m));
             }
             body
         }
@@ -141,8 +141,8 @@ pub(crate) fn request_body(
                 .map(|(w, t)| json!({ "role": w.as_str(), "content": t }))
                 .collect();
             let mut body = json!({ "messages": messages });
-            if let Some(m) = model {
-                body["model"] = json!(m);
+            if let (Some(m), Some(obj)) = (model, body.as_object_mut()) {
+                obj.insert("model".to_owned(), json!(m));
             }
             body
         }

@@ -11,6 +11,7 @@
 //! | `layer` | the tower layer in process (`oneshot` + `service_fn`): labelling branches | none |
 //! | `example` | the example service over real sockets | none |
 //! | `gateway` | the gateway binary over real sockets: routing, denials, records, config | all |
+//! | `guards` | external guard services: a stand-in server per kind, flags, on_error, region pinning, cache | `guards`, `cli` |
 //! | `config` | config and command-line errors, the tenant-id grammar, the admin body limit | all |
 //! | `connections` | the gateway's connections: limits, timeouts, keep-alive, the label budget | all |
 //! | `identity` | JWT identity in the library and the gateway | all |
@@ -47,6 +48,8 @@ mod content_eval;
 mod content_transport;
 mod content_views;
 mod engine;
+#[cfg(all(feature = "guards", feature = "cli"))]
+mod guards;
 mod layer;
 mod policy;
 
